@@ -1,0 +1,58 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+# `make setup` is idempotent: stamps in .setup/ skip pip and Maven when
+# pyproject.toml and build/pom.xml have not changed.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMPS := .setup
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test lint fmt unit integration clean clean-lake help
+
+help:
+	@echo "make demo   - set up, generate demo data, ingest it, run every batch job, print a summary"
+	@echo "make test   - set up, lint (ruff), run the whole test suite"
+	@echo "make setup  - create .venv, install the package, resolve JVM jars with Maven"
+	@echo "make fmt    - format the code with ruff"
+
+setup: $(STAMPS)/pip.stamp $(STAMPS)/jars.stamp
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMPS)/pip.stamp: pyproject.toml | $(VENV)/bin/python
+	@mkdir -p $(STAMPS)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	@touch $@
+
+$(STAMPS)/jars.stamp: build/pom.xml
+	@mkdir -p $(STAMPS)
+	rm -rf .jars/spark
+	mvn --batch-mode --quiet -f build/pom.xml dependency:copy-dependencies
+	@ls .jars/spark/delta-spark_*.jar >/dev/null
+	@touch $@
+
+demo: setup
+	$(PY) -m jobs demo
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+unit: setup
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+clean-lake:
+	rm -rf lakehouse landing
+
+clean: clean-lake
+	rm -rf $(VENV) .jars $(STAMPS) build/target .pytest_cache .ruff_cache

@@ -1,0 +1,21 @@
+"""The platform's jobs. Each module defines `SPEC`; `registry()` lists them in run order."""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+
+from lakecore.job import JobSpec
+
+# Order matters for `make demo`: producers before consumers.
+JOB_MODULES = (
+    "jobs.generate_demo_data",
+    "jobs.ingest",
+    "jobs.conform",
+)
+
+
+@cache
+def registry() -> dict[str, JobSpec]:
+    specs = [importlib.import_module(m).SPEC for m in JOB_MODULES]
+    return {s.name: s for s in specs}

@@ -1,0 +1,1 @@
+"""Platform core: typed config, the one SparkSession factory, Delta IO, run records, CLI."""

@@ -1,0 +1,230 @@
+"""Typed, frozen configuration loaded once at start-up.
+
+`conf/platform.yaml` holds the environments (where Spark runs, where the lake
+lives); `conf/jobs/<job>.yaml` holds one job's Spark tuning, skew settings and
+parameters. Every problem (missing file, unknown key, wrong type) raises
+`ConfigError` naming the file and the dotted key, before any data is touched.
+`--set key=value` overrides a job key (`spark.shuffle_partitions=4`) or, with
+the `env.` prefix, a key of the selected environment (`env.lakehouse.root=/x`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONF_DIR = PROJECT_ROOT / "conf"
+
+
+class ConfigError(Exception):
+    """Bad configuration: the message names the file and the key."""
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+# --------------------------------------------------------------------------- platform
+
+
+class SparkEnvConfig(StrictModel):
+    master: str = "local[*]"
+    conf: dict[str, str] = Field(default_factory=dict)
+
+
+class LakehouseConfig(StrictModel):
+    root: str = "./lakehouse"
+    landing: str = "./landing"
+    checkpoints: str | None = None
+
+
+class EnvConfig(StrictModel):
+    description: str = ""
+    spark: SparkEnvConfig = SparkEnvConfig()
+    lakehouse: LakehouseConfig = LakehouseConfig()
+    executor_sizing: dict[str, Any] = Field(default_factory=dict)
+
+
+class PlatformConfig(StrictModel):
+    default_env: str = "local"
+    environments: dict[str, EnvConfig]
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+class AqeConfig(StrictModel):
+    enabled: bool = True
+    coalesce_partitions: bool = True
+    advisory_partition_size: str = "64m"
+    skew_join: bool = True
+    skew_join_factor: float = 5.0
+    skew_join_threshold: str = "256m"
+
+
+class SparkJobConfig(StrictModel):
+    """Spark settings one job needs; applied by the session factory only."""
+
+    shuffle_partitions: int = Field(default=8, ge=1)
+    default_parallelism: int | None = Field(default=None, ge=1)
+    broadcast_threshold: str = "10m"
+    driver_memory: str | None = None
+    executor_memory: str | None = None
+    aqe: AqeConfig = AqeConfig()
+    extra: dict[str, str] = Field(default_factory=dict)
+
+
+class SkewConfig(StrictModel):
+    hot_key_share: float = Field(default=0.05, gt=0, le=1)
+    salt_buckets: int = Field(default=16, ge=1)
+    sample_fraction: float = Field(default=0.1, gt=0, le=1)
+
+
+class JobConfig(StrictModel):
+    """Base of every job's config: each job adds its own section."""
+
+    description: str = ""
+    spark: SparkJobConfig = SparkJobConfig()
+    skew: SkewConfig = SkewConfig()
+
+
+J = TypeVar("J", bound=JobConfig)
+
+
+@dataclass(frozen=True)
+class RunConfig(Generic[J]):
+    """Everything one run was configured with, and where it came from."""
+
+    env_name: str
+    env: EnvConfig
+    job: J
+    platform_file: Path
+    job_file: Path
+
+    @property
+    def lake_root(self) -> str:
+        return self.env.lakehouse.root
+
+    @property
+    def config_hash(self) -> str:
+        payload = {"env": self.env.model_dump(mode="json"), "job": self.job.model_dump(mode="json")}
+        blob = json.dumps(payload, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def parse_overrides(pairs: list[str] | None) -> list[tuple[str, Any]]:
+    """`key=value` strings to (dotted key, YAML-typed value)."""
+    out: list[tuple[str, Any]] = []
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {pair!r}: expected key=value")
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {pair!r}: value is not valid YAML: {exc}") from exc
+        out.append((key.strip(), value))
+    return out
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any, source: str) -> None:
+    node = data
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{source}: key '{key}': '{part}' is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _validate(model: type[BaseModel], data: dict[str, Any], path: Path) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            if err["type"] == "extra_forbidden":
+                problems.append(f"unknown key '{key}'")
+            elif err["type"] == "missing":
+                problems.append(f"missing key '{key}'")
+            else:
+                got = err.get("input")
+                problems.append(f"key '{key}': {err['msg']} (got {got!r})")
+        raise ConfigError(f"{path}: " + "; ".join(problems)) from None
+
+
+def _resolve_local(path_str: str, base: Path) -> str:
+    if "://" in path_str:
+        return path_str
+    path = Path(path_str)
+    return str(path if path.is_absolute() else (base / path).resolve())
+
+
+def load_run_config(
+    job_name: str,
+    job_model: type[J],
+    env_name: str | None = None,
+    overrides: list[str] | None = None,
+    conf_dir: Path | str | None = None,
+) -> RunConfig[J]:
+    """Load and validate the platform and job config; raise ConfigError on any problem."""
+    conf_dir = Path(conf_dir) if conf_dir else DEFAULT_CONF_DIR
+    platform_file = conf_dir / "platform.yaml"
+    job_file = conf_dir / "jobs" / f"{job_name}.yaml"
+    platform_raw = _read_yaml(platform_file)
+    job_raw = _read_yaml(job_file)
+
+    env_overrides: list[tuple[str, Any]] = []
+    for key, value in parse_overrides(overrides):
+        if key.startswith("env."):
+            env_overrides.append((key[len("env.") :], value))
+        else:
+            _set_dotted(job_raw, key, value, f"{job_file} (--set)")
+
+    platform = _validate(PlatformConfig, platform_raw, platform_file)
+    name = env_name or platform.default_env
+    if name not in platform.environments:
+        known = ", ".join(sorted(platform.environments))
+        raise ConfigError(f"{platform_file}: key 'environments.{name}' not found (known: {known})")
+    env_raw = platform_raw["environments"][name] or {}
+    for key, value in env_overrides:
+        _set_dotted(env_raw, key, value, f"{platform_file} (--set env.)")
+    env = _validate(EnvConfig, env_raw, platform_file)
+
+    # Local paths are relative to the project root, so jobs run from any cwd.
+    base = conf_dir.resolve().parent
+    lake = env.lakehouse
+    resolved = LakehouseConfig(
+        root=_resolve_local(lake.root, base),
+        landing=_resolve_local(lake.landing, base),
+        checkpoints=_resolve_local(lake.checkpoints, base) if lake.checkpoints else None,
+    )
+    env = env.model_copy(update={"lakehouse": resolved})
+    job = _validate(job_model, job_raw, job_file)
+    return RunConfig(
+        env_name=name, env=env, job=job, platform_file=platform_file, job_file=job_file
+    )

@@ -1,0 +1,167 @@
+"""All Delta IO of the platform: read, partition overwrite, MERGE, quarantine.
+
+Tables live at `<lake root>/<layer>/<table>` and are addressed as
+`layer.table` (`bronze.orders`, `ops.job_runs`). Jobs call this module;
+transforms never see it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+log = logging.getLogger(__name__)
+
+LAYERS = ("bronze", "silver", "gold", "quarantine", "ops", "truth")
+
+
+class TableNotFoundError(Exception):
+    pass
+
+
+def split_name(name: str) -> tuple[str, str]:
+    layer, sep, table = name.partition(".")
+    if not sep or layer not in LAYERS or not table or "." in table:
+        raise ValueError(f"table name {name!r} must be <layer>.<table> with layer in {LAYERS}")
+    return layer, table
+
+
+class Lakehouse:
+    """Delta tables under one root (local path or s3a:// URI)."""
+
+    def __init__(self, spark: SparkSession, root: str):
+        self.spark = spark
+        self.root = root.rstrip("/")
+
+    # ------------------------------------------------------------------ naming
+    def path(self, name: str) -> str:
+        layer, table = split_name(name)
+        return f"{self.root}/{layer}/{table}"
+
+    def exists(self, name: str) -> bool:
+        return DeltaTable.isDeltaTable(self.spark, self.path(name))
+
+    def tables(self, layer: str | None = None) -> list[str]:
+        """Delta tables present under the root, as `layer.table` names."""
+        jvm = self.spark.sparkContext._jvm
+        hadoop_conf = self.spark.sparkContext._jsc.hadoopConfiguration()
+        found = []
+        for lay in [layer] if layer else LAYERS:
+            base = jvm.org.apache.hadoop.fs.Path(f"{self.root}/{lay}")
+            fs = base.getFileSystem(hadoop_conf)
+            if not fs.exists(base):
+                continue
+            for status in fs.listStatus(base):
+                name = status.getPath().getName()
+                if status.isDirectory() and fs.exists(
+                    jvm.org.apache.hadoop.fs.Path(status.getPath(), "_delta_log")
+                ):
+                    found.append(f"{lay}.{name}")
+        return sorted(found)
+
+    # ------------------------------------------------------------------ reads
+    def read(self, name: str) -> DataFrame:
+        if not self.exists(name):
+            raise TableNotFoundError(
+                f"table {name} does not exist at {self.path(name)}: run the job that writes it first"
+            )
+        return self.spark.read.format("delta").load(self.path(name))
+
+    def register_catalog(self) -> list[str]:
+        """Expose every table as `layer.table` in Spark SQL (for `query` and notebooks)."""
+        names = self.tables()
+        for layer in LAYERS:
+            self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer}")
+        for name in names:
+            layer, table = split_name(name)
+            self.spark.sql(
+                f"CREATE TABLE IF NOT EXISTS {layer}.`{table}` USING DELTA LOCATION '{self.path(name)}'"
+            )
+        return names
+
+    # ------------------------------------------------------------------ writes
+    def overwrite(self, df: DataFrame, name: str, partition_by: Sequence[str] = ()) -> int:
+        """Replace the whole table (schema included); returns rows written."""
+        writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        return self._timed_write(name, "overwrite", lambda: writer.save(self.path(name)))
+
+    def overwrite_where(
+        self, df: DataFrame, name: str, predicate: str, partition_by: Sequence[str] = ()
+    ) -> int:
+        """Replace only the rows matching `predicate` (Delta replaceWhere).
+
+        Idempotent: re-running a logical date replaces that date and nothing else.
+        Delta checks that every written row matches the predicate.
+        """
+        if not self.exists(name):
+            writer = df.write.format("delta").mode("overwrite")
+            if partition_by:
+                writer = writer.partitionBy(*partition_by)
+            return self._timed_write(name, "create", lambda: writer.save(self.path(name)))
+        writer = df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
+        return self._timed_write(
+            name, f"replaceWhere {predicate}", lambda: writer.save(self.path(name))
+        )
+
+    def append(self, df: DataFrame, name: str, partition_by: Sequence[str] = ()) -> int:
+        writer = df.write.format("delta").mode("append").option("mergeSchema", "true")
+        if partition_by and not self.exists(name):
+            writer = writer.partitionBy(*partition_by)
+        return self._timed_write(name, "append", lambda: writer.save(self.path(name)))
+
+    def merge(
+        self,
+        df: DataFrame,
+        name: str,
+        keys: Sequence[str],
+        partition_by: Sequence[str] = (),
+        update: bool = True,
+    ) -> int:
+        """Upsert on `keys` (null-safe); a re-run with the same input changes nothing.
+
+        The source must be unique on `keys` (Delta fails a MERGE otherwise).
+        """
+        if not self.exists(name):
+            writer = df.write.format("delta").mode("overwrite")
+            if partition_by:
+                writer = writer.partitionBy(*partition_by)
+            return self._timed_write(name, "create", lambda: writer.save(self.path(name)))
+        target = DeltaTable.forPath(self.spark, self.path(name))
+        cond = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+        builder = target.alias("t").merge(df.alias("s"), cond)
+        if update:
+            builder = builder.whenMatchedUpdateAll()
+        builder = builder.whenNotMatchedInsertAll()
+        return self._timed_write(name, f"merge on {list(keys)}", builder.execute)
+
+    def _timed_write(self, name: str, how: str, action) -> int:
+        start = time.monotonic()
+        action()
+        rows = self.last_operation_rows(name)
+        log.info("wrote %s (%s): %s rows in %.1fs", name, how, rows, time.monotonic() - start)
+        return rows
+
+    def last_operation_rows(self, name: str) -> int:
+        """Rows the latest commit wrote, from Delta's own operation metrics."""
+        last = DeltaTable.forPath(self.spark, self.path(name)).history(1).collect()[0]
+        metrics = last["operationMetrics"] or {}
+        if "numTargetRowsInserted" in metrics:
+            inserted = int(metrics.get("numTargetRowsInserted", 0))
+            updated = int(metrics.get("numTargetRowsUpdated", 0))
+            return inserted + updated
+        return int(metrics.get("numOutputRows", 0))
+
+    def count(self, name: str) -> int:
+        return self.read(name).count() if self.exists(name) else 0
+
+
+def null_safe_key(cols: Sequence[str]):
+    """A single column that is equal for rows equal on `cols` (nulls included)."""
+    return F.sha2(F.to_json(F.struct(*[F.col(c) for c in cols])), 256)

@@ -1,0 +1,63 @@
+"""What a job is: its spec (config model, tables read and written) and run context."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from lakecore.config import JobConfig, RunConfig
+from lakecore.io import Lakehouse
+from lakecore.runs import JobRun
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    description: str
+    config_model: type[JobConfig]
+    run: Callable[[JobContext], None]
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    dated: bool = False
+    # Latest logical date present in the job's input (never the wall clock).
+    default_date: Callable[[JobContext], date] | None = None
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    in_demo: bool = True
+
+
+@dataclass
+class JobContext:
+    spec: JobSpec
+    cfg: RunConfig[Any]
+    spark: SparkSession
+    lake: Lakehouse
+    run: JobRun
+    args: argparse.Namespace
+    start: date | None = None
+    end: date | None = None
+    log: logging.Logger = field(default_factory=lambda: logging.getLogger("jobs"))
+
+    @property
+    def job(self) -> Any:
+        return self.cfg.job
+
+    def dates(self) -> list[date]:
+        if self.start is None or self.end is None:
+            return []
+        return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
+
+    @contextmanager
+    def step(self, what: str) -> Iterator[None]:
+        """Log the start and the duration of one step of long work."""
+        t0 = time.monotonic()
+        self.log.info("%s: %s ...", self.spec.name, what)
+        yield
+        self.log.info("%s: %s done in %.1fs", self.spec.name, what, time.monotonic() - t0)

@@ -1,0 +1,148 @@
+"""Reading landing files (CSV, CSV.gz, TSV, JSON lines, Parquet) as raw strings.
+
+Every row comes back with `_source_file`, `_row_order` (file order), the raw
+record (`_raw_record`, or `_corrupt_record` for a line that does not parse)
+and the raw columns as strings, so validation sees exactly what was landed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakecore.sources import SourceTable
+
+log = logging.getLogger(__name__)
+
+FORMATS = {
+    ".csv": "csv",
+    ".csv.gz": "csv",
+    ".tsv": "csv",
+    ".tsv.gz": "csv",
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
+    ".json.gz": "json",
+    ".jsonl.gz": "json",
+    ".parquet": "parquet",
+    ".snappy.parquet": "parquet",
+    ".data": "csv",  # MovieLens u.data / u.item / u.user
+    ".item": "csv",
+    ".user": "csv",
+}
+CORRUPT = "_corrupt_record"
+
+
+class LandingError(Exception):
+    pass
+
+
+def file_format(path: str) -> str | None:
+    name = path.rsplit("/", 1)[-1]
+    if name.startswith(("_", ".")):
+        return None  # _SUCCESS, .crc and other writer artefacts
+    for ext in sorted(FORMATS, key=len, reverse=True):
+        if name.endswith(ext):
+            return FORMATS[ext]
+    return None
+
+
+def list_files(spark: SparkSession, folder: str, patterns: tuple[str, ...]) -> list[str]:
+    """Files matching the glob patterns (local paths or s3a:// URIs), sorted."""
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    found: set[str] = set()
+    for pattern in patterns:
+        glob_path = jvm.org.apache.hadoop.fs.Path(f"{folder.rstrip('/')}/{pattern}")
+        fs = glob_path.getFileSystem(conf)
+        for status in fs.globStatus(glob_path) or []:
+            if status.isFile():
+                found.add(status.getPath().toString())
+    return sorted(found)
+
+
+def _csv_header(spark: SparkSession, path: str, options: dict[str, str]) -> list[str]:
+    first = spark.read.option("encoding", options.get("encoding", "UTF-8")).text(path).first()
+    if first is None:
+        return []
+    sep = options.get("sep", ",")
+    return [c.strip().strip('"').lstrip("\ufeff") for c in first[0].split(sep)]
+
+
+def _read_csv(spark: SparkSession, files: list[str], st: SourceTable) -> DataFrame:
+    options = {"header": "true", "mode": "PERMISSIVE", "multiLine": "false", **st.csv_options}
+    columns = list(st.raw_columns) or _csv_header(spark, files[0], options)
+    schema = T.StructType(
+        [T.StructField(c, T.StringType()) for c in columns]
+        + [T.StructField(CORRUPT, T.StringType())]
+    )
+    return (
+        spark.read.options(**options)
+        .option("columnNameOfCorruptRecord", CORRUPT)
+        .option("enforceSchema", "true")
+        .schema(schema)
+        .csv(files)
+    )
+
+
+def _read_json(spark: SparkSession, files: list[str], columns: list[str]) -> DataFrame:
+    schema = T.StructType(
+        [T.StructField(c, T.StringType()) for c in columns]
+        + [T.StructField(CORRUPT, T.StringType())]
+    )
+    return (
+        spark.read.option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT)
+        .schema(schema)
+        .json(files)
+    )
+
+
+def _read_parquet(spark: SparkSession, files: list[str]) -> DataFrame:
+    df = spark.read.parquet(*files)
+    as_text = [F.col(f"`{c}`").cast("string").alias(c) for c in df.columns]
+    return df.select(*as_text, F.lit(None).cast("string").alias(CORRUPT))
+
+
+def read_source_table(
+    spark: SparkSession, folder: str, st: SourceTable, canonical_columns: list[str]
+) -> DataFrame:
+    """All landing rows of one source table, raw, with lineage columns."""
+    files = list_files(spark, folder, st.files)
+    by_format: dict[str, list[str]] = defaultdict(list)
+    for f in files:
+        fmt = file_format(f)
+        if fmt:
+            by_format[fmt].append(f)
+    if not by_format:
+        raise LandingError(f"no landing files for {st.table} in {folder} (patterns {st.files})")
+    raw_columns = list(st.raw_columns) or canonical_columns
+    parts = []
+    for fmt, fmt_files in sorted(by_format.items()):
+        log.info("reading %d %s file(s) for %s", len(fmt_files), fmt, st.table)
+        if fmt == "csv":
+            df = _read_csv(spark, fmt_files, st)
+        elif fmt == "json":
+            df = _read_json(spark, fmt_files, raw_columns)
+        else:
+            df = _read_parquet(spark, fmt_files)
+        for c in raw_columns:  # a source may lack optional columns: they are NULL
+            if c not in df.columns:
+                df = df.withColumn(c, F.lit(None).cast("string"))
+        data_cols = [c for c in df.columns if c != CORRUPT]
+        df = df.select(
+            *data_cols,
+            CORRUPT,
+            F.col("_metadata.file_path").alias("_source_file"),
+            F.monotonically_increasing_id().alias("_row_order"),
+            F.to_json(F.struct(*[F.col(f"`{c}`") for c in data_cols])).alias("_raw_record"),
+        )
+        parts.append(df)
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.unionByName(p, allowMissingColumns=True)
+    return out

@@ -1,0 +1,96 @@
+"""The one SparkSession factory: Delta, the environment and the job's tuning.
+
+Jobs never call `spark.conf.set`; everything a job needs is declared in its
+YAML and applied here. Static settings (master, jars, memory) only take effect
+when the JVM starts; runtime SQL settings are re-applied on every call, so a
+shared session (tests, notebooks, `make demo`) runs each job with its own.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+from pathlib import Path
+
+from pyspark import SparkConf
+from pyspark.sql import SparkSession
+
+from lakecore.config import PROJECT_ROOT, JobConfig, RunConfig
+
+log = logging.getLogger(__name__)
+
+JARS_DIR = PROJECT_ROOT / ".jars" / "spark"
+
+DELTA_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+
+class MissingJarsError(RuntimeError):
+    pass
+
+
+def platform_jars(jars_dir: Path = JARS_DIR) -> list[str]:
+    """Jars resolved by Maven at set-up (`make setup`); never downloaded at start."""
+    jars = sorted(glob.glob(str(jars_dir / "*.jar")))
+    if not any(Path(j).name.startswith("delta-spark_") for j in jars):
+        raise MissingJarsError(
+            f"no Delta jar in {jars_dir}: run `make setup` (Maven resolves build/pom.xml)"
+        )
+    return jars
+
+
+def job_sql_conf(job: JobConfig) -> dict[str, str]:
+    """Runtime SQL settings of one job (safe to change on a live session)."""
+    s = job.spark
+    conf = {
+        "spark.sql.shuffle.partitions": str(s.shuffle_partitions),
+        "spark.sql.autoBroadcastJoinThreshold": s.broadcast_threshold,
+        "spark.sql.adaptive.enabled": str(s.aqe.enabled).lower(),
+        "spark.sql.adaptive.coalescePartitions.enabled": str(s.aqe.coalesce_partitions).lower(),
+        "spark.sql.adaptive.advisoryPartitionSizeInBytes": s.aqe.advisory_partition_size,
+        "spark.sql.adaptive.skewJoin.enabled": str(s.aqe.skew_join).lower(),
+        "spark.sql.adaptive.skewJoin.skewedPartitionFactor": str(s.aqe.skew_join_factor),
+        "spark.sql.adaptive.skewJoin.skewedPartitionThresholdInBytes": s.aqe.skew_join_threshold,
+    }
+    conf.update(s.extra)
+    return conf
+
+
+def job_static_conf(job: JobConfig) -> dict[str, str]:
+    s = job.spark
+    conf: dict[str, str] = {}
+    if s.default_parallelism:
+        conf["spark.default.parallelism"] = str(s.default_parallelism)
+    if s.driver_memory:
+        conf["spark.driver.memory"] = s.driver_memory
+    if s.executor_memory:
+        conf["spark.executor.memory"] = s.executor_memory
+    return conf
+
+
+def get_spark(run: RunConfig, app_name: str) -> SparkSession:
+    """Build (or reuse) the session for one job run, with every setting it needs."""
+    active = SparkSession.getActiveSession()
+    if active is None:
+        builder = SparkSession.builder.appName(app_name)
+        # Under spark-submit the master comes from the command line: keep it.
+        if not SparkConf().contains("spark.master"):
+            builder = builder.master(run.env.spark.master)
+        static = {
+            **DELTA_CONF,
+            "spark.jars": ",".join(platform_jars()),
+            "spark.sql.warehouse.dir": f"{run.lake_root}/_warehouse",
+            **run.env.spark.conf,
+            **job_static_conf(run.job),
+        }
+        for key, value in static.items():
+            builder = builder.config(key, value)
+        active = builder.getOrCreate()
+        active.sparkContext.setLogLevel("WARN")
+        log.info("spark %s session started (master %s)", active.version, active.sparkContext.master)
+    for key, value in job_sql_conf(run.job).items():
+        active.conf.set(key, value)
+    active.sparkContext.setJobGroup(app_name, app_name, interruptOnCancel=False)
+    return active

@@ -1,0 +1,72 @@
+"""One SparkSession for the whole test run, lean settings, Delta enabled."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from lakecore.cli import main as cli_main
+from lakecore.config import JobConfig, load_run_config
+from lakecore.io import Lakehouse
+from lakecore.session import get_spark
+
+# Settings every test run shares: few partitions, no UI, tiny Delta log reads.
+TEST_ENV_OVERRIDES = [
+    "env.spark.master=local[2]",
+]
+TEST_JOB_OVERRIDES = [
+    "spark.shuffle_partitions=2",
+    "spark.aqe.advisory_partition_size=1m",
+]
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    lake_root = tmp_path_factory.mktemp("session-lake")
+    cfg = load_run_config(
+        "query",
+        JobConfig,
+        overrides=[*TEST_ENV_OVERRIDES, f"env.lakehouse.root={lake_root}", *TEST_JOB_OVERRIDES],
+    )
+    session = get_spark(cfg, "tests")
+    session.conf.set("spark.default.parallelism", "2")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def lake_root(tmp_path) -> Path:
+    root = tmp_path / "lake"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def lake(spark, lake_root) -> Lakehouse:
+    return Lakehouse(spark, str(lake_root))
+
+
+def run_cli(lake_root: Path | str, *args: str, landing: Path | str | None = None) -> int:
+    """Run `python -m jobs <args>` in-process against a test lake (same session)."""
+    extra = [f"--set=env.lakehouse.root={lake_root}"]
+    if landing is not None:
+        extra.append(f"--set=env.lakehouse.landing={landing}")
+    extra += [f"--set={o}" for o in TEST_JOB_OVERRIDES]
+    return cli_main([*args, *extra])
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The public datasets: skip when unset on a user's machine, fail when set but missing."""
+    value = os.environ.get("LAKEHOUSE_SHARED_DATA")
+    if not value:
+        default = Path(__file__).resolve().parents[2] / "shared" / "data"
+        if not default.is_dir():
+            pytest.skip("public datasets not found: set LAKEHOUSE_SHARED_DATA to ../shared/data")
+        return default
+    path = Path(value)
+    if not path.is_dir():
+        pytest.fail(f"LAKEHOUSE_SHARED_DATA={value} is set but the folder does not exist")
+    return path
