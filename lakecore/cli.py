@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     from jobs import registry
     from jobs.demo import run_demo
 
-    REGISTRY = registry()  # noqa: N806
+    REGISTRY = registry()
     parser = build_parser(REGISTRY)
     args = parser.parse_args(argv)
     setup_logging(getattr(args, "verbose", False))

@@ -262,8 +262,14 @@ MOVIELENS = Source(
         SourceTable(
             "products",
             ("u.item",),
-            ("movie_id", "title", "release_date", "video_release_date", "imdb_url")
-            + tuple(f"g{i}" for i in range(len(_GENRES))),
+            (
+                "movie_id",
+                "title",
+                "release_date",
+                "video_release_date",
+                "imdb_url",
+                *tuple(f"g{i}" for i in range(len(_GENRES))),
+            ),
             {"product_id": "movie_id", "category": _FIRST_GENRE, "listed_at": "release_date"},
             _ML,
             timestamp_formats=("d-MMM-yyyy",),
