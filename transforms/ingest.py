@@ -85,7 +85,7 @@ def with_typed_columns(
             for c, t in schema.columns
         ],
     )
-    checks: list[Column] = [F.when(F.col("_corrupt_record").isNotNull(), F.lit("malformed_record"))]
+    checks: list[Column] = []
     for c, _ in schema.columns:
         is_bad_type = F.col(f"_s_{c}").isNotNull() & F.col(c).isNull()
         checks.append(F.when(is_bad_type, F.lit(f"bad_type:{c}")))
@@ -96,7 +96,12 @@ def with_typed_columns(
     for c, rule in schema.rules.items():
         is_impossible = F.col(c).isNotNull() & ~F.coalesce(F.expr(rule), F.lit(False))
         checks.append(F.when(is_impossible, F.lit(f"impossible_value:{c}")))
-    return typed.withColumn(ERRORS, F.array_compact(F.array(*checks)))
+    is_malformed = F.col("_corrupt_record").isNotNull()
+    # A line that did not parse fails everything else as a consequence: one reason.
+    errors = F.when(is_malformed, F.array(F.lit("malformed_record"))).otherwise(
+        F.array_compact(F.array(*checks))
+    )
+    return typed.withColumn(ERRORS, errors)
 
 
 def with_duplicate_errors(df: DataFrame, keys: Sequence[str]) -> DataFrame:

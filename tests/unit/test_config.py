@@ -1,0 +1,146 @@
+"""Config errors stop a job with exit code 2, naming the file and the key, before any write."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from jobs.ingest import IngestConfig
+from lakecore.cli import UsageError, resolve_dates
+from lakecore.cli import main as cli_main
+from lakecore.config import PROJECT_ROOT, ConfigError, JobConfig, load_run_config
+from lakecore.job import JobSpec
+
+
+@pytest.fixture
+def conf_dir(tmp_path) -> Path:
+    dst = tmp_path / "conf"
+    shutil.copytree(PROJECT_ROOT / "conf", dst)
+    return dst
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_text(text)
+
+
+def test_defaults_load_and_resolve_paths(conf_dir):
+    cfg = load_run_config("ingest", IngestConfig, conf_dir=conf_dir)
+    assert cfg.env_name == "local"
+    assert cfg.lake_root == str((conf_dir.parent / "lakehouse").resolve())
+    assert cfg.job.spark.shuffle_partitions == 8
+    assert cfg.job.ingest.sources["demo"] == "{landing}/demo"
+
+
+def test_unknown_key_names_file_and_key(conf_dir):
+    f = conf_dir / "jobs" / "ingest.yaml"
+    _write(f, f.read_text() + "\nspark_typo: 1\n")
+    with pytest.raises(ConfigError) as err:
+        load_run_config("ingest", IngestConfig, conf_dir=conf_dir)
+    assert str(f) in str(err.value)
+    assert "unknown key 'spark_typo'" in str(err.value)
+
+
+def test_wrong_type_names_nested_key(conf_dir):
+    f = conf_dir / "jobs" / "ingest.yaml"
+    _write(f, f.read_text().replace("shuffle_partitions: 8", "shuffle_partitions: eight"))
+    with pytest.raises(ConfigError) as err:
+        load_run_config("ingest", IngestConfig, conf_dir=conf_dir)
+    assert "key 'spark.shuffle_partitions'" in str(err.value)
+    assert "'eight'" in str(err.value)
+
+
+def test_missing_file(conf_dir):
+    (conf_dir / "jobs" / "ingest.yaml").unlink()
+    with pytest.raises(ConfigError, match=r"ingest\.yaml: config file not found"):
+        load_run_config("ingest", IngestConfig, conf_dir=conf_dir)
+
+
+def test_set_overrides_typed_values(conf_dir):
+    cfg = load_run_config(
+        "ingest",
+        IngestConfig,
+        overrides=[
+            "spark.shuffle_partitions=3",
+            "env.lakehouse.root=/tmp/x",
+            "skew.salt_buckets=4",
+        ],
+        conf_dir=conf_dir,
+    )
+    assert cfg.job.spark.shuffle_partitions == 3
+    assert cfg.job.skew.salt_buckets == 4
+    assert cfg.lake_root == "/tmp/x"
+
+
+def test_set_unknown_key_is_rejected(conf_dir):
+    with pytest.raises(ConfigError, match=r"unknown key .spark\.no_such_setting."):
+        load_run_config(
+            "ingest", IngestConfig, overrides=["spark.no_such_setting=1"], conf_dir=conf_dir
+        )
+
+
+def test_unknown_environment(conf_dir):
+    with pytest.raises(ConfigError, match=r"environments\.staging. not found"):
+        load_run_config("ingest", IngestConfig, env_name="staging", conf_dir=conf_dir)
+
+
+def test_cli_exits_2_and_writes_nothing(conf_dir, tmp_path, capsys):
+    f = conf_dir / "jobs" / "ingest.yaml"
+    _write(f, f.read_text().replace("salt_buckets: 8", "salt_buckets: many"))
+    lake = tmp_path / "lake"
+    code = cli_main(
+        [
+            "run",
+            "ingest",
+            "--source",
+            "demo",
+            "--conf-dir",
+            str(conf_dir),
+            f"--set=env.lakehouse.root={lake}",
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert str(f) in err and "skew.salt_buckets" in err
+    assert not lake.exists()
+
+
+def _spec(dated: bool) -> JobSpec:
+    return JobSpec(
+        name="x", description="", config_model=JobConfig, run=lambda ctx: None, dated=dated
+    )
+
+
+def _ns(**kw) -> argparse.Namespace:
+    return argparse.Namespace(**{"date": None, "start": None, "end": None, **kw})
+
+
+def test_resolve_dates_single_and_range():
+    assert resolve_dates(_spec(True), _ns(date="2025-01-31")) == (date(2025, 1, 31),) * 2
+    assert resolve_dates(_spec(True), _ns(start="2025-01-01", end="2025-01-03")) == (
+        date(2025, 1, 1),
+        date(2025, 1, 3),
+    )
+    assert resolve_dates(_spec(True), _ns()) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"date": "2025-13-01"}, "--date '2025-13-01': expected a date"),
+        ({"start": "2025-01-05", "end": "2025-01-01"}, "is before --start"),
+        ({"start": "2025-01-05"}, "go together"),
+        ({"date": "2025-01-01", "start": "2025-01-01", "end": "2025-01-02"}, "either --date"),
+    ],
+)
+def test_resolve_dates_errors(kw, message):
+    with pytest.raises(UsageError, match=message):
+        resolve_dates(_spec(True), _ns(**kw))
+
+
+def test_undated_job_rejects_a_date():
+    with pytest.raises(UsageError, match="takes no date"):
+        resolve_dates(_spec(False), _ns(date="2025-01-01"))
