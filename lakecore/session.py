@@ -70,6 +70,18 @@ def job_static_conf(job: JobConfig) -> dict[str, str]:
     return conf
 
 
+def _check_delta_on_classpath(spark: SparkSession) -> None:
+    jvm = spark.sparkContext._jvm
+    loader = jvm.org.apache.spark.util.Utils.getContextOrSparkClassLoader()
+    try:
+        jvm.java.lang.Class.forName("io.delta.tables.DeltaTable", False, loader)
+    except Exception:
+        raise MissingJarsError(
+            "Delta is not on the driver classpath: under spark-submit use "
+            "scripts/spark-submit (adds --jars from .jars/spark), or pass --jars yourself"
+        ) from None
+
+
 def get_spark(run: RunConfig, app_name: str) -> SparkSession:
     """Build (or reuse) the session for one job run, with every setting it needs."""
     active = SparkSession.getActiveSession()
@@ -90,6 +102,7 @@ def get_spark(run: RunConfig, app_name: str) -> SparkSession:
         active = builder.getOrCreate()
         active.sparkContext.setLogLevel("WARN")
         log.info("spark %s session started (master %s)", active.version, active.sparkContext.master)
+        _check_delta_on_classpath(active)
     for key, value in job_sql_conf(run.job).items():
         active.conf.set(key, value)
     active.sparkContext.setJobGroup(app_name, app_name, interruptOnCancel=False)
