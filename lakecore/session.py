@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import glob
 import logging
+import os
+import sys
 from pathlib import Path
 
 from pyspark import SparkConf
@@ -86,6 +88,8 @@ def get_spark(run: RunConfig, app_name: str) -> SparkSession:
     """Build (or reuse) the session for one job run, with every setting it needs."""
     active = SparkSession.getActiveSession()
     if active is None:
+        # Python workers use this interpreter (and its packages) unless told otherwise.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = SparkSession.builder.appName(app_name)
         # Under spark-submit the master comes from the command line: keep it.
         if not SparkConf().contains("spark.master"):

@@ -1,0 +1,121 @@
+"""generate_demo_data: seeded synthetic landing files plus the ground truth.
+
+Writes `<landing>/demo/<table>/` for the 14 canonical tables the demo feeds
+(overwritten each run, so a re-run lands the same rows) and the Delta tables
+truth.fraudulent_sellers and truth.inventory_drift that tests and notebooks
+score the fraud and reconciliation pipelines against. The data is a function
+of the seed and the scale knobs only: no wall clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from datetime import date
+from typing import Annotated
+
+from pydantic import Field, Strict
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, Observation
+from pyspark.sql import functions as F
+
+from lakecore.config import JobConfig, StrictModel
+from lakecore.job import JobContext, JobSpec
+from transforms.synthetic import LANDING_TABLES, TRUTH_TABLES, DemoParams, build_demo_tables
+
+_D = DemoParams()  # defaults live in one place
+
+# Formats the ingest job reads by extension; timestamps as text in CSV/JSON.
+PARQUET_TABLES = ("order_items", "interactions", "inventory_events")
+JSON_TABLES = ("reviews", "after_sales")
+TEXT_OPTIONS = {
+    "compression": "gzip",
+    "timestampFormat": "yyyy-MM-dd HH:mm:ss",
+    "dateFormat": "yyyy-MM-dd",
+}
+Share = Annotated[float, Field(ge=0, le=1)]
+
+
+class GenerateDemoDataParams(StrictModel):
+    seed: int = _D.seed
+    # A date, not the clock: `end_date: 2025-06-30` or the same as a string.
+    end_date: Annotated[date, Strict(False)] = _D.end_date
+    days: int = Field(default=_D.days, ge=14)
+    orders: int = Field(default=_D.orders, ge=1)
+    sellers: int = Field(default=_D.sellers, ge=10)
+    customers: int = Field(default=_D.customers, ge=1)
+    products: int = Field(default=_D.products, ge=10)
+    hot_seller_share: Share = _D.hot_seller_share
+    zipf_exponent: float = Field(default=_D.zipf_exponent, gt=0)
+    fraud_share: Share = _D.fraud_share
+    fraud_order_share: Share = _D.fraud_order_share
+    noisy_seller_share: Share = _D.noisy_seller_share
+    burst_days: int = Field(default=_D.burst_days, ge=1)
+    new_product_days: int = Field(default=_D.new_product_days, ge=1)
+    views_per_purchase: int = Field(default=_D.views_per_purchase, ge=1)
+    carts_per_purchase: int = Field(default=_D.carts_per_purchase, ge=1)
+    stores: int = Field(default=_D.stores, ge=1)
+    dcs: int = Field(default=_D.dcs, ge=1)
+    skus: int = Field(default=_D.skus, ge=1)
+    inventory_days: int = Field(default=_D.inventory_days, ge=7)
+    store_assortment_share: Share = _D.store_assortment_share
+    rfid_store_share: Share = _D.rfid_store_share
+    count_share: Share = _D.count_share
+    drift_share: Share = _D.drift_share
+    duplicate_event_share: Share = _D.duplicate_event_share
+    files_per_table: int = Field(default=2, ge=1)
+
+    def demo_params(self) -> DemoParams:
+        return DemoParams(**{f.name: getattr(self, f.name) for f in fields(DemoParams)})
+
+
+class GenerateDemoDataConfig(JobConfig):
+    generate_demo_data: GenerateDemoDataParams = GenerateDemoDataParams()
+
+
+def write_landing(ctx: JobContext, df: DataFrame, table: str, files: int) -> int:
+    """Overwrite `<landing>/demo/<table>/`; the row count is observed during the write."""
+    path = f"{ctx.cfg.env.lakehouse.landing.rstrip('/')}/demo/{table}"
+    rows = Observation(f"rows_{table}")
+    writer = df.observe(rows, F.count(F.lit(1)).alias("n")).coalesce(files).write.mode("overwrite")
+    if table in PARQUET_TABLES:
+        writer.parquet(path)
+    elif table in JSON_TABLES:
+        writer.options(**TEXT_OPTIONS).json(path)
+    else:
+        writer.options(**TEXT_OPTIONS).option("header", "true").csv(path)
+    n = int(rows.get["n"])
+    ctx.run.add(f"landing.demo/{table}", written=n)
+    return n
+
+
+def run(ctx: JobContext) -> None:
+    section = ctx.job.generate_demo_data
+    params = section.demo_params()
+    bases = {name: ctx.spark.range(n) for name, n in params.range_sizes().items()}
+    tables = build_demo_tables(bases, params)
+    ctx.run.extra.update({"seed": params.seed, "end_date": str(params.end_date)})
+    # The order plan feeds 7 landing tables and the counts (a ledger replay) feed
+    # the landed counts and the drift truth: compute each once.
+    shared = [df.persist(StorageLevel.MEMORY_AND_DISK) for df in tables.shared.values()]
+    try:
+        for i, table in enumerate(LANDING_TABLES, 1):
+            with ctx.step(f"[{i}/{len(LANDING_TABLES)}] landing demo/{table}"):
+                n = write_landing(ctx, tables.landing[table], table, section.files_per_table)
+                ctx.log.info("generate_demo_data: demo/%s: %d rows", table, n)
+        for name, df in tables.truth.items():
+            with ctx.step(name):
+                ctx.run.add(name, written=ctx.lake.overwrite(df.coalesce(1), name))
+    finally:
+        for df in shared:
+            df.unpersist()
+
+
+SPEC = JobSpec(
+    name="generate_demo_data",
+    description="seeded synthetic marketplace + store network landing files, and ground truth",
+    config_model=GenerateDemoDataConfig,
+    run=run,
+    reads=(),
+    writes=("landing/demo/*", *TRUTH_TABLES),
+    dated=False,
+)

@@ -1,0 +1,291 @@
+"""The synthetic demo generator: deterministic, skewed, and carrying the fraud and
+inventory drift that the truth tables promise."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from dataclasses import replace
+
+import pyarrow.parquet as pq
+import pytest
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from lakecore.io import Lakehouse
+from lakecore.schemas import TABLES
+from tests.conftest import run_cli
+from transforms.synthetic import LANDING_TABLES, DemoParams, DemoTables, build_demo_tables
+
+TINY = DemoParams(
+    orders=2_000,
+    sellers=40,
+    customers=400,
+    products=200,
+    days=60,
+    stores=10,
+    dcs=2,
+    skus=50,
+    inventory_days=14,
+    duplicate_event_share=0.005,
+)
+PATTERNS = {
+    "velocity_burst",
+    "fake_reviews",
+    "price_below_category",
+    "high_cancellation_chargeback",
+    "buyer_collusion",
+}
+
+
+def generate(spark, p: DemoParams, partitions: int | None = None) -> DemoTables:
+    bases = {name: spark.range(0, n, 1, partitions) for name, n in p.range_sizes().items()}
+    return build_demo_tables(bases, p)
+
+
+@pytest.fixture(scope="module")
+def tiny(spark) -> DemoTables:
+    """The tiny data set, materialised once: the tests query it many times."""
+    tables = generate(spark, TINY)
+    return DemoTables(
+        landing={k: df.localCheckpoint() for k, df in tables.landing.items()},
+        truth={k: df.localCheckpoint() for k, df in tables.truth.items()},
+        shared={},
+    )
+
+
+def sorted_rows(df: DataFrame) -> list[tuple]:
+    return sorted(tuple(r) for r in df.collect())
+
+
+def test_same_seed_gives_the_same_rows_on_any_partitioning(spark, tiny):
+    again = generate(spark, TINY, partitions=3)
+    for table in ("orders", "order_items", "inventory_counts"):
+        assert sorted_rows(again.landing[table]) == sorted_rows(tiny.landing[table]), table
+    assert sorted_rows(again.truth["truth.fraudulent_sellers"]) == sorted_rows(
+        tiny.truth["truth.fraudulent_sellers"]
+    )
+
+
+def test_another_seed_gives_other_rows(spark, tiny):
+    other = generate(spark, replace(TINY, seed=7))
+    assert sorted_rows(other.landing["orders"]) != sorted_rows(tiny.landing["orders"])
+
+
+def test_landing_tables_have_exactly_the_canonical_columns_and_types(tiny):
+    for table in LANDING_TABLES:
+        got = [(f.name, f.dataType) for f in tiny.landing[table].schema.fields]
+        assert got == list(TABLES[table].columns), table
+
+
+def test_hottest_seller_is_legit_and_holds_a_fifth_of_the_order_items(tiny):
+    per_seller = tiny.landing["order_items"].groupBy("seller_id").count()
+    total = tiny.landing["order_items"].count()
+    hottest = per_seller.orderBy(F.desc("count")).first()
+    fraudsters = {r.seller_id for r in tiny.truth["truth.fraudulent_sellers"].collect()}
+    assert hottest["count"] / total >= 0.20
+    assert hottest.seller_id not in fraudsters
+
+
+def test_every_fraud_pattern_is_in_the_truth_and_every_fraudster_is_a_seller(tiny):
+    truth = tiny.truth["truth.fraudulent_sellers"].collect()
+    sellers = {r.seller_id for r in tiny.landing["sellers"].select("seller_id").collect()}
+    assert {r.pattern for r in truth} == PATTERNS
+    assert len({r.seller_id for r in truth}) == len(truth)  # one pattern per fraudster
+    assert {r.seller_id for r in truth} <= sellers
+
+
+def test_fraud_patterns_show_in_the_data(tiny):
+    """Each pattern's signal, per pattern, against the legit sellers (labels from truth)."""
+    L = tiny.landing
+    end = F.lit("2025-06-30 23:59:59").cast("timestamp")
+    burst_start = F.date_sub(end, TINY.burst_days - 1).cast("timestamp")
+    labels = tiny.truth["truth.fraudulent_sellers"]
+    orders = (
+        L["order_items"]
+        .select("order_id", "seller_id")
+        .distinct()
+        .join(L["orders"], "order_id", how="inner")
+        .join(labels, "seller_id", how="left")
+        .withColumn("label", F.coalesce("pattern", F.lit("legit")))
+    )
+    stats = {
+        r.label: r
+        for r in orders.groupBy("label")
+        .agg(
+            F.avg((F.col("purchased_at") >= burst_start).cast("double")).alias("burst"),
+            F.avg((F.col("status") == "canceled").cast("double")).alias("canceled"),
+        )
+        .collect()
+    }
+    legit = stats["legit"]
+    assert stats["velocity_burst"].burst > 3 * legit.burst
+    assert stats["high_cancellation_chargeback"].canceled > 5 * legit.canceled
+
+    # Collusion: a handful of buyers place most of the seller's orders.
+    by_buyer = orders.groupBy("label", "seller_id", "customer_id").count()
+    top = Window.partitionBy("seller_id").orderBy(F.desc("count"), "customer_id")
+    top_share = {
+        r.label: r.share
+        for r in by_buyer.withColumn("rank", F.row_number().over(top))
+        .groupBy("label", "seller_id")
+        .agg(
+            (F.sum(F.when(F.col("rank") <= 4, F.col("count"))) / F.sum("count")).alias("share"),
+            F.sum("count").alias("orders"),
+        )
+        .where("orders >= 20")
+        .groupBy("label")
+        .agg(F.avg("share").alias("share"))
+        .collect()
+    }
+    assert top_share["buyer_collusion"] > 0.6 > 0.3 > top_share["legit"]
+
+    # Category price level: median item price of legit sellers.
+    prices = (
+        L["order_items"]
+        .join(L["products"].select("product_id", "category"), "product_id", how="inner")
+        .join(labels, "seller_id", how="left")
+    )
+    medians = (
+        prices.where("pattern IS NULL").groupBy("category").agg(F.median("price").alias("med"))
+    )
+    ratio = (
+        prices.where(F.col("pattern") == "price_below_category")
+        .join(medians, "category", how="inner")
+        .agg(F.avg(F.col("price") / F.col("med")))
+        .first()[0]
+    )
+    assert ratio < 0.5
+
+    fake = (
+        L["reviews"]
+        .join(orders.select("order_id", "customer_id", "label"), "order_id", how="inner")
+        .join(
+            L["customers"].select("customer_id", F.col("created_at").alias("joined")),
+            "customer_id",
+            how="inner",
+        )
+        .where((F.col("label") == "fake_reviews") & (F.col("score") == 5))
+        .where(F.datediff("created_at", "joined") <= 7)
+    )
+    assert fake.count() >= 5
+    assert fake.groupBy("comment_message").count().orderBy(F.desc("count")).first()["count"] >= 3
+
+
+# --------------------------------------------------------------------------- inventory
+
+SIGN = {
+    "RESTOCK": 1,
+    "RETURN": 1,
+    "TRANSFER_IN": 1,
+    "ADJUSTMENT": 1,
+    "SALE": -1,
+    "TRANSFER_OUT": -1,
+    "RESERVE": 0,
+    "RELEASE": 0,
+}
+
+
+def replayed_on_hand(events: DataFrame, counts: DataFrame) -> dict[str, int]:
+    """count_id -> physical on-hand at count_ts, from the ledger (each event_id once)."""
+    ledger = events.dropDuplicates(["event_id"]).collect()
+    moves: dict[tuple[str, str], list[tuple]] = {}
+    for e in ledger:
+        moves.setdefault((e.location_id, e.sku), []).append(
+            (e.event_ts, SIGN[e.event_type] * e.quantity)
+        )
+    return {
+        c.count_id: sum(q for ts, q in moves.get((c.location_id, c.sku), []) if ts < c.count_ts)
+        for c in counts.collect()
+    }
+
+
+def test_counts_equal_the_ledger_on_hand_except_the_injected_drift(tiny):
+    events, counts = tiny.landing["inventory_events"], tiny.landing["inventory_counts"]
+    on_hand = replayed_on_hand(events, counts)
+    drift = {r.count_id: r.drift_units for r in tiny.truth["truth.inventory_drift"].collect()}
+    rows = counts.collect()
+    assert drift and len(drift) < 0.15 * len(rows)
+    for c in rows:
+        assert c.counted_qty >= 0
+        expected = on_hand[c.count_id] + drift.get(c.count_id, 0)
+        assert c.counted_qty == expected, c
+        if c.count_id in drift:
+            d = drift[c.count_id]
+            assert abs(d) >= max(3, -(-on_hand[c.count_id] // 10)), c
+    assert sum(1 for d in drift.values() if d < 0) > len(drift) / 2  # mostly shrink
+
+
+def test_no_event_at_a_count_timestamp_and_duplicates_are_identical(tiny):
+    events, counts = tiny.landing["inventory_events"], tiny.landing["inventory_counts"]
+    clash = events.join(counts, ["location_id", "sku"], how="inner").where(
+        F.col("event_ts") == F.col("count_ts")
+    )
+    assert clash.count() == 0
+    per_id = events.groupBy("event_id").agg(
+        F.count("*").alias("rows"), F.count_distinct(F.struct(*events.columns)).alias("versions")
+    )
+    assert per_id.where("rows > 1").count() > 0
+    assert per_id.where("versions > 1").count() == 0
+    assert events.where("quantity <= 0").count() == 0
+
+
+def test_dcs_hold_far_more_rows_per_location_than_stores(tiny):
+    per_location = (
+        tiny.landing["inventory_events"]
+        .groupBy("location_id")
+        .agg(F.count("*").alias("rows"), F.countDistinct("sku").alias("skus"))
+        .join(tiny.landing["locations"], "location_id", how="inner")
+        .groupBy("location_type")
+        .agg(F.avg("rows").alias("rows"), F.avg("skus").alias("skus"))
+    )
+    by_type = {r.location_type: r for r in per_location.collect()}
+    assert by_type["DC"].skus >= 5 * by_type["STORE"].skus
+    assert by_type["DC"].rows >= 5 * by_type["STORE"].rows
+
+
+# --------------------------------------------------------------------------- the job
+
+EXTENSIONS = {"order_items": ".parquet", "interactions": ".parquet", "inventory_events": ".parquet"}
+EXTENSIONS |= {"reviews": ".json.gz", "after_sales": ".json.gz"}
+TINY_SETTINGS = [
+    "orders=2000",
+    "sellers=40",
+    "customers=400",
+    "products=200",
+    "days=60",
+    "stores=10",
+    "dcs=2",
+    "skus=50",
+    "inventory_days=14",
+]
+
+
+def test_job_lands_every_table_in_its_format_and_writes_the_truth(spark, lake_root, tmp_path):
+    landing = tmp_path / "landing"
+    sets = [f"--set=generate_demo_data.{s}" for s in TINY_SETTINGS]
+    assert run_cli(lake_root, "run", "generate_demo_data", *sets, landing=landing) == 0
+
+    for table in LANDING_TABLES:
+        files = [
+            f for f in (landing / "demo" / table).iterdir() if not f.name.startswith(("_", "."))
+        ]
+        ext = EXTENSIONS.get(table, ".csv.gz")
+        assert files and all(f.name.endswith(ext) for f in files), (table, files)
+        if ext == ".csv.gz":
+            with gzip.open(files[0], "rt") as fh:
+                assert fh.readline().strip().split(",") == TABLES[table].names, table
+        elif ext == ".parquet":
+            assert pq.read_schema(files[0]).names == TABLES[table].names, table
+    with gzip.open(next((landing / "demo" / "orders").glob("*.csv.gz")), "rt") as fh:
+        fh.readline()
+        purchased_at = fh.readline().split(",")[3]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", purchased_at)
+
+    lake = Lakehouse(spark, str(lake_root))
+    truth = lake.read("truth.fraudulent_sellers")
+    assert truth.columns == ["seller_id", "pattern"]
+    assert {r.pattern for r in truth.collect()} == PATTERNS
+    drift = lake.read("truth.inventory_drift")
+    assert drift.columns == ["location_id", "sku", "count_id", "drift_units"]
+    assert drift.count() > 0
