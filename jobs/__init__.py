@@ -12,6 +12,7 @@ JOB_MODULES = (
     "jobs.generate_demo_data",
     "jobs.ingest",
     "jobs.conform",
+    "jobs.seller_risk_features",
 )
 
 

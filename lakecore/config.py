@@ -43,6 +43,9 @@ class LakehouseConfig(StrictModel):
     root: str = "./lakehouse"
     landing: str = "./landing"
     checkpoints: str | None = None
+    # Great Expectations Data Docs (a local folder: GE writes them with local file IO).
+    # Default: <root>/_quality when the lake is local; a cluster env must set it.
+    quality_docs: str | None = None
 
 
 class EnvConfig(StrictModel):
@@ -184,6 +187,22 @@ def _resolve_local(path_str: str, base: Path) -> str:
     return str(path if path.is_absolute() else (base / path).resolve())
 
 
+def _quality_docs(lake: LakehouseConfig, base: Path, platform_file: Path) -> str:
+    if lake.quality_docs is not None:
+        if "://" in lake.quality_docs:
+            raise ConfigError(
+                f"{platform_file}: key 'lakehouse.quality_docs' must be a local folder, "
+                f"got {lake.quality_docs!r}"
+            )
+        return _resolve_local(lake.quality_docs, base)
+    if "://" in lake.root:
+        raise ConfigError(
+            f"{platform_file}: key 'lakehouse.quality_docs' is required when the lake root "
+            f"is remote ({lake.root}): Data Docs are written to a local folder"
+        )
+    return str(Path(_resolve_local(lake.root, base), "_quality"))
+
+
 def load_run_config(
     job_name: str,
     job_model: type[J],
@@ -222,6 +241,7 @@ def load_run_config(
         root=_resolve_local(lake.root, base),
         landing=_resolve_local(lake.landing, base),
         checkpoints=_resolve_local(lake.checkpoints, base) if lake.checkpoints else None,
+        quality_docs=_quality_docs(lake, base, platform_file),
     )
     env = env.model_copy(update={"lakehouse": resolved})
     job = _validate(job_model, job_raw, job_file)

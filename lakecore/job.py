@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from lakecore.config import JobConfig, RunConfig
 from lakecore.io import Lakehouse
+from lakecore.quality import Check, GateResult, enforce, run_gate
 from lakecore.runs import JobRun
 
 
@@ -61,3 +62,23 @@ class JobContext:
         self.log.info("%s: %s ...", self.spec.name, what)
         yield
         self.log.info("%s: %s done in %.1fs", self.spec.name, what, time.monotonic() - t0)
+
+    def gate(self, df: DataFrame, table: str, checks: list[Check]) -> GateResult:
+        """Great Expectations gate before `table` is written: raise if a critical check fails.
+
+        The outcome goes to the run record (`_extra.quality.<table>`), so a FAILED run
+        in ops.job_runs names the failing expectations; Data Docs go to the env's
+        `lakehouse.quality_docs` folder and their path is logged.
+        """
+        docs = self.cfg.env.lakehouse.quality_docs
+        with self.step(f"quality gate {table}"):
+            result = run_gate(
+                df, table, checks, docs, run_name=f"{self.spec.name}-{self.run.run_id}"
+            )
+        self.run.extra.setdefault("quality", {})[table] = {
+            "success": result.success,
+            "failed": [str(f) for f in result.failed],
+            "docs": result.docs_index,
+        }
+        self.log.info("%s: Data Docs for %s: %s", self.spec.name, table, result.docs_index)
+        return enforce(result)

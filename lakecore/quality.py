@@ -18,7 +18,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,15 @@ from pyspark.sql import DataFrame
 
 log = logging.getLogger(__name__)
 
-KINDS = ("not_null", "unique", "between", "in_set", "row_count_equals", "row_count_between")
+KINDS = (
+    "not_null",
+    "unique",
+    "between",
+    "all_between",
+    "in_set",
+    "row_count_equals",
+    "row_count_between",
+)
 ONE_COLUMN_KINDS = ("not_null", "between", "in_set")
 TABLE_KINDS = ("row_count_equals", "row_count_between")
 SITE_NAME = "lakecore_quality"
@@ -71,11 +79,11 @@ class Check:
             raise ValueError(f"check kind {self.kind!r} is not one of {KINDS}")
         if self.kind in ONE_COLUMN_KINDS and len(self.columns) != 1:
             raise ValueError(f"{self.kind} takes exactly one column, got {self.columns}")
-        if self.kind == "unique" and not self.columns:
-            raise ValueError("unique takes at least one column")
+        if self.kind in ("unique", "all_between") and not self.columns:
+            raise ValueError(f"{self.kind} takes at least one column")
         if self.kind in TABLE_KINDS and self.columns:
             raise ValueError(f"{self.kind} is a table check and takes no column")
-        if self.kind in ("between", "row_count_between") and (
+        if self.kind in ("between", "all_between", "row_count_between") and (
             self.min_value is None and self.max_value is None
         ):
             raise ValueError(f"{self.kind} needs min_value, max_value or both")
@@ -92,6 +100,8 @@ class Check:
         hi = "inf" if self.max_value is None else _fmt(self.max_value)
         if self.kind == "between":
             return f"between({cols}, {lo}, {hi})"
+        if self.kind == "all_between":
+            return f"all_between({len(self.columns)} columns, {lo}, {hi})"
         if self.kind == "row_count_between":
             return f"row_count_between({lo}, {hi})"
         if self.kind == "row_count_equals":
@@ -111,6 +121,16 @@ class Check:
     def between(cls, column: str, min_value: Any = None, max_value: Any = None, **kw: Any) -> Check:
         """Inclusive bounds; nulls are not checked here (use `not_null`)."""
         return cls("between", (column,), min_value=min_value, max_value=max_value, **kw)
+
+    @classmethod
+    def all_between(
+        cls, columns: Sequence[str], min_value: Any = None, max_value: Any = None, **kw: Any
+    ) -> Check:
+        """Every one of many columns within inclusive bounds, as one expectation (one Spark job).
+
+        Nulls pass. A failure names each offending column with its count of rows.
+        """
+        return cls("all_between", tuple(columns), min_value=min_value, max_value=max_value, **kw)
 
     @classmethod
     def in_set(cls, column: str, values: Sequence[Any] | set[Any], **kw: Any) -> Check:
@@ -210,11 +230,13 @@ def run_gate(
             df.unpersist()
     # GE reorders results; each expectation carries its check's name in `meta`.
     outcome = {r.expectation_config.meta["check"]: r for r in suite_result.results}
+    by_name = {c.name: c for c in checks}
     failed = tuple(
         _failure(c, outcome[c.name].result, outcome[c.name].exception_info)
         for c in checks
         if not outcome[c.name].success
     )
+    failed = tuple(_with_columns(df, f, by_name[f.name]) for f in failed)
     docs_index = None
     if docs_root is not None:
         docs_index = str(Path(docs_root, "site", "index.html").resolve())
@@ -236,6 +258,18 @@ def run_gate(
         f", docs {docs_index}" if docs_index else "",
     )
     return result
+
+
+def _with_columns(df: DataFrame, failure: FailedCheck, check: Check) -> FailedCheck:
+    """An all_between failure says which columns, and how many rows each, were outside."""
+    if check.kind != "all_between" or failure.detail.startswith("could not"):
+        return failure
+    offending = _columns_outside(df, check)
+    lo = "-inf" if check.min_value is None else _fmt(check.min_value)
+    hi = "inf" if check.max_value is None else _fmt(check.max_value)
+    listed = ", ".join(f"{c} ({n})" for c, n in offending.items())
+    detail = f"{failure.observed_value} row(s) outside [{lo}, {hi}]: {listed}"
+    return replace(failure, detail=detail, examples=tuple(offending))
 
 
 def _check_spec(df: DataFrame, table: str, checks: tuple[Check, ...], docs_root) -> None:
@@ -364,11 +398,39 @@ def _expectation(gx, check: Check):
         )
     if check.kind == "between":
         return ex.ExpectColumnValuesToBeBetween(column=col, min_value=lo, max_value=hi, **common)
+    if check.kind == "all_between":
+        return ex.UnexpectedRowsExpectation(
+            unexpected_rows_query=f"SELECT * FROM {{batch}} WHERE {_outside(check)}",
+            description=f"{check.name}: {', '.join(check.columns)}",
+            **common,
+        )
     if check.kind == "in_set":
         return ex.ExpectColumnValuesToBeInSet(column=col, value_set=list(check.values), **common)
     if check.kind == "row_count_equals":
         return ex.ExpectTableRowCountToEqual(value=check.value, **common)
     return ex.ExpectTableRowCountToBeBetween(min_value=lo, max_value=hi, **common)
+
+
+def _outside(check: Check, column: str | None = None) -> str:
+    """SQL condition true for a row with a value outside the bounds (null is not outside)."""
+    parts = []
+    for col in (column,) if column else check.columns:
+        ref = f"`{col.replace('`', '``')}`"
+        if check.min_value is not None:
+            parts.append(f"{ref} < {check.min_value!r}")
+        if check.max_value is not None:
+            parts.append(f"{ref} > {check.max_value!r}")
+    return " OR ".join(parts)
+
+
+def _columns_outside(df: DataFrame, check: Check) -> dict[str, int]:
+    """For a failed all_between: each offending column and its number of rows outside."""
+    from pyspark.sql import functions as F
+
+    counts = df.agg(
+        *[F.count_if(F.expr(_outside(check, c))).alias(str(i)) for i, c in enumerate(check.columns)]
+    ).first()
+    return {c: int(counts[i]) for i, c in enumerate(check.columns) if counts[i]}
 
 
 def _failure(check: Check, result: dict[str, Any], exception_info: Any) -> FailedCheck:
@@ -378,8 +440,10 @@ def _failure(check: Check, result: dict[str, Any], exception_info: Any) -> Faile
     if error is not None:
         # e.g. in_set values of another type than the column: Spark's cast fails.
         return FailedCheck(**base, detail=f"could not be evaluated: {error}")
-    if check.kind in TABLE_KINDS:
+    if check.kind in TABLE_KINDS or check.kind == "all_between":
         observed = result.get("observed_value")
+        if check.kind == "all_between":
+            return FailedCheck(**base, detail=f"{observed} row(s) outside", observed_value=observed)
         return FailedCheck(**base, detail=f"observed {observed} rows", observed_value=observed)
     count = int(result.get("unexpected_count") or 0)
     # partial_unexpected_list is a sample (the first rows Spark returns), so are GE's

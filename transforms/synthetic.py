@@ -1,7 +1,8 @@
 """Seeded synthetic demo data for the marketplace and the store network.
 
-`build_demo_tables` wires the builders of `synthetic_marketplace`,
-`synthetic_feedback` and `synthetic_inventory` together from base
+`build_demo_tables` wires the builders of `synthetic_sellers`,
+`synthetic_catalog`, `synthetic_marketplace`, `synthetic_feedback`,
+`synthetic_inventory` and `synthetic_counts` together from base
 `spark.range` DataFrames (one per entry of `DemoParams.range_sizes`): no IO,
 no session, no clock. Every value is a function of the seed and the row keys
 (see `synthetic_core.uniform`), so the same seed gives the same rows on any
@@ -15,9 +16,12 @@ from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
 
+from transforms import synthetic_catalog as cat
+from transforms import synthetic_counts as cnt
 from transforms import synthetic_feedback as fb
 from transforms import synthetic_inventory as inv
 from transforms import synthetic_marketplace as mk
+from transforms import synthetic_sellers as sel
 from transforms.synthetic_core import DemoParams, select_canonical
 
 __all__ = ["LANDING_TABLES", "TRUTH_TABLES", "DemoParams", "DemoTables", "build_demo_tables"]
@@ -53,17 +57,17 @@ class DemoTables:
 def build_demo_tables(bases: Mapping[str, DataFrame], p: DemoParams) -> DemoTables:
     """Every landing table and truth table, lazily."""
     plan = mk.build_order_plan(bases["orders"], p)
-    sellers = mk.build_sellers(bases["sellers"], p)
+    sellers = sel.build_sellers(bases["sellers"], p)
     locations = inv.build_locations(bases["locations"], p)
     items = inv.build_items(bases["skus"], p)
     pairs = inv.build_assortment(locations, items, p)
     ledger = inv.build_ledger(pairs, p)
-    counts = inv.build_counts(pairs, ledger, p)
+    counts = cnt.build_counts(pairs, ledger, p)
     tables = {
         "sellers": sellers,
         "customers": mk.build_customers(bases["customers"], plan, p),
-        "products": mk.build_products(bases["sellers"], p),
-        "categories": mk.build_categories(bases["categories"]),
+        "products": cat.build_products(bases["sellers"], p),
+        "categories": cat.build_categories(bases["categories"]),
         "orders": mk.orders_from_plan(plan),
         "order_items": mk.order_items_from_plan(plan),
         "payments": mk.payments_from_plan(plan, p),
@@ -78,8 +82,8 @@ def build_demo_tables(bases: Mapping[str, DataFrame], p: DemoParams) -> DemoTabl
     return DemoTables(
         landing={name: select_canonical(tables[name], name) for name in LANDING_TABLES},
         truth={
-            "truth.fraudulent_sellers": mk.fraud_truth(sellers),
-            "truth.inventory_drift": inv.drift_truth(counts),
+            "truth.fraudulent_sellers": sel.fraud_truth(sellers),
+            "truth.inventory_drift": cnt.drift_truth(counts),
         },
-        shared={"order_plan": plan, "counts": counts},
+        shared={"order_plan": plan, "ledger": ledger, "counts": counts},
     )

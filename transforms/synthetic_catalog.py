@@ -96,10 +96,15 @@ class Catalog:
         u = uniform(self.p.seed, "freight", rank, listing)
         return F.round(8.0 + self.weight_g(rank, listing) / 1000 * 2.0 + u * 10, 2)
 
-    def listed_s(self, rank: str | Column, listing: str | Column) -> Column:
-        """Listed before the window, or (the new listings) in its last days."""
+    def listed_s(
+        self, rank: str | Column, listing: str | Column, listings: Column | None = None
+    ) -> Column:
+        """Listed before the window, or (the new listings) in its last days.
+
+        `listings`: the seller's listing count, when already a column.
+        """
         p = self.p
-        n = self.listings(rank)
+        n = self.listings(rank) if listings is None else listings
         is_new = _col(listing) >= n - self.new_listings(rank, n)
         u = uniform(p.seed, "listed", rank, listing)
         new_s = F.lit(p.end_s - HOUR_S) - F.floor(u * (p.new_product_days * DAY_S - HOUR_S))
@@ -124,8 +129,9 @@ def build_products(base_sellers: DataFrame, p: DemoParams) -> DataFrame:
 
     listings = (
         base_sellers.select((F.col("id") + 1).alias("seller_rank"))
+        .withColumn("n_listings", cat.listings("seller_rank"))
         .withColumn(
-            "listing", F.explode(F.sequence(F.lit(0).cast("long"), cat.listings("seller_rank") - 1))
+            "listing", F.explode(F.sequence(F.lit(0).cast("long"), F.col("n_listings") - 1))
         )
         .withColumn("category_idx", cat.category_index("seller_rank", "listing"))
     )
@@ -147,5 +153,5 @@ def build_products(base_sellers: DataFrame, p: DemoParams) -> DataFrame:
         (10.0 + randint(u("length"), 0, 50)).alias("length_cm"),
         (2.0 + randint(u("height"), 0, 40)).alias("height_cm"),
         (8.0 + randint(u("width"), 0, 40)).alias("width_cm"),
-        ts(cat.listed_s("seller_rank", "listing")).alias("listed_at"),
+        ts(cat.listed_s("seller_rank", "listing", F.col("n_listings"))).alias("listed_at"),
     )

@@ -248,5 +248,7 @@ def zip_prefix(u: Column) -> Column:
 
 def select_canonical(df: DataFrame, table: str) -> DataFrame:
     """Exactly the canonical columns of `table`, with the canonical types."""
-    schema = TABLES[table]
-    return df.select(*[F.col(c).cast(t).alias(c) for c, t in schema.columns])
+    have = {f.name: f.dataType for f in df.schema.fields}
+    return df.select(
+        *[c if have.get(c) == t else F.col(c).cast(t).alias(c) for c, t in TABLES[table].columns]
+    )

@@ -170,7 +170,7 @@ def _browsing(purchases: DataFrame, p: DemoParams, event_type: str, per_purchase
     n = randint(uniform(p.seed, f"n_{event_type}", "order_idx", "item_id"), 1, 2 * per_purchase - 1)
     is_own = F.col("j") == 0
     other_listing = F.floor(
-        uniform(p.seed, f"{event_type}_listing", *key) * cat.listings("other_rank")
+        uniform(p.seed, f"{event_type}_listing", *key) * F.col("other_listings")
     ).cast("long")
     return (
         purchases.withColumn("j", F.explode(F.sequence(F.lit(0), n - 1)))
@@ -182,8 +182,15 @@ def _browsing(purchases: DataFrame, p: DemoParams, event_type: str, per_purchase
                 ).cast("long"),
             }
         )
+        .withColumn("other_listings", cat.listings("other_rank"))
         .withColumn("other_listing", other_listing)
-        .where(is_own | (F.col("event_s") >= cat.listed_s("other_rank", "other_listing")))
+        .where(
+            is_own
+            | (
+                F.col("event_s")
+                >= cat.listed_s("other_rank", "other_listing", F.col("other_listings"))
+            )
+        )
         .select(
             "user_id",
             F.when(is_own, F.col("item_id"))

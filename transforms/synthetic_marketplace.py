@@ -11,7 +11,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from transforms.synthetic_catalog import Catalog, build_categories, build_products
+from transforms.synthetic_catalog import Catalog
 from transforms.synthetic_core import (
     DAY_S,
     HOUR_S,
@@ -23,19 +23,7 @@ from transforms.synthetic_core import (
     uniform,
     weighted,
 )
-from transforms.synthetic_sellers import SellerPlan, build_sellers, fraud_truth, with_place
-
-__all__ = [
-    "build_categories",
-    "build_customers",
-    "build_order_plan",
-    "build_products",
-    "build_sellers",
-    "fraud_truth",
-    "order_items_from_plan",
-    "orders_from_plan",
-    "payments_from_plan",
-]
+from transforms.synthetic_sellers import SellerPlan, with_place
 
 # Shares of a fraudster's orders that carry its pattern.
 BURST_ORDER_SHARE = 0.6  # velocity_burst: orders placed in the last `burst_days`
@@ -176,10 +164,12 @@ def with_order_lines(orders: DataFrame, p: DemoParams) -> DataFrame:
     cat = Catalog.of(p)
     rank = F.col("seller_rank")
     n_on_sale = F.col("n_on_sale")
-    start = F.pmod(F.xxhash64(F.lit(p.seed), F.lit("first_item"), "order_idx"), n_on_sale)
+    slots = range(1, len(ITEMS_PER_ORDER) + 1)
 
     def line(k: int) -> Column:
-        listing = F.pmod(start + (k - 1), n_on_sale)
+        # `listing_k` is a column, not an inlined expression: Spark does not
+        # share subexpressions inside a CASE branch.
+        listing = F.col(f"listing_{k}")
         u = uniform(p.seed, f"freight_paid_{k}", "order_idx")
         item = F.struct(
             F.lit(k).alias("order_item_id"),
@@ -190,16 +180,17 @@ def with_order_lines(orders: DataFrame, p: DemoParams) -> DataFrame:
         )
         return F.when(F.col("n_items") >= k, item)
 
-    slots = range(1, len(ITEMS_PER_ORDER) + 1)
-    n_listings = cat.listings("seller_rank")
+    start = F.xxhash64(F.lit(p.seed), F.lit("first_item"), "order_idx")
     lined = (
         orders.withColumns(
             {
                 "n_items": weighted(ITEMS_PER_ORDER, _u(p, "n_items")).cast("int"),
-                "n_listings": n_listings,
+                "n_listings": cat.listings("seller_rank"),
             }
         )
         .withColumn("n_on_sale", F.col("n_listings") - cat.new_listings(rank, F.col("n_listings")))
+        .withColumn("start", F.pmod(start, n_on_sale))
+        .withColumns({f"listing_{k}": F.pmod(F.col("start") + (k - 1), n_on_sale) for k in slots})
         .withColumns({f"line_{k}": line(k) for k in slots})
     )
     paid = [
@@ -207,7 +198,7 @@ def with_order_lines(orders: DataFrame, p: DemoParams) -> DataFrame:
         for k in slots
     ]
     return lined.select(
-        *[c for c in orders.columns],
+        *orders.columns,
         F.slice(F.array(*[F.col(f"line_{k}") for k in slots]), 1, F.col("n_items")).alias("lines"),
         F.round(sum(paid[1:], paid[0]), 2).alias("total"),
     )

@@ -258,3 +258,34 @@ def test_enforce_message_counts_only_critical_failures():
         QualityGateError, match=r"^gold.t failed 1 critical expectation\(s\): a: 3 null value\(s\)$"
     ):
         enforce(result)
+
+
+def test_all_between_is_one_expectation_that_names_each_offending_column(spark, no_pandas):
+    df = spark.createDataFrame(
+        [
+            ("a", 0.0, 1.0, None),
+            ("b", 1.5, 0.5, None),
+            ("c", -0.1, 2.0, 0.5),
+            ("d", None, None, 1.0),
+        ],
+        "k string, r1 double, `odd name` double, r3 double",
+    )
+    check = Check.all_between(["r1", "odd name", "r3"], 0, 1, name="rates in [0, 1]")
+    passing = Check.all_between(["r3"], 0, 1)
+    result = run_gate(df, TABLE, [check, passing], docs_root=None)
+    assert result.success is False
+    assert result.statistics["evaluated_expectations"] == 2
+    (failure,) = result.failed
+    assert failure == FailedCheck(
+        name="rates in [0, 1]",
+        kind="all_between",
+        critical=True,
+        detail="2 row(s) outside [0, 1]: r1 (2), odd name (1)",
+        observed_value=2,
+        examples=("r1", "odd name"),
+    )
+    assert passing.name == "all_between(1 columns, 0, 1)"
+    with pytest.raises(ValueError, match="all_between takes at least one column"):
+        Check.all_between([], 0, 1)
+    with pytest.raises(ValueError, match="needs min_value, max_value or both"):
+        Check.all_between(["r1"])

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import gzip
 import re
-from dataclasses import replace
+from dataclasses import fields
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -43,64 +44,136 @@ def generate(spark, p: DemoParams, partitions: int | None = None) -> DemoTables:
     return build_demo_tables(bases, p)
 
 
+# The job at the TINY scale.
+TINY_SETTINGS = [
+    f"{f.name}={getattr(TINY, f.name)}"
+    for f in fields(DemoParams)
+    if getattr(TINY, f.name) != getattr(DemoParams(), f.name)
+]
+FORMATS = {"order_items": "parquet", "interactions": "parquet", "inventory_events": "parquet"}
+FORMATS |= {"reviews": "json", "after_sales": "json"}
+TEXT_OPTIONS = {"timestampFormat": "yyyy-MM-dd HH:mm:ss", "header": "true"}
+
+
+class Landed(dict):
+    """The landed tables (read back with their canonical schema) and the truth
+    tables, each read once, on first use."""
+
+    def __init__(self, spark, landing: Path, lake: Lakehouse):
+        super().__init__()
+        self.spark, self.landing, self.lake = spark, landing, lake
+
+    def __missing__(self, name: str) -> DataFrame:
+        if name.startswith("truth."):
+            df = self.lake.read(name)
+        else:
+            path = str(self.landing / "demo" / name)
+            fmt = FORMATS.get(name, "csv")
+            reader = self.spark.read.schema(TABLES[name].struct).options(**TEXT_OPTIONS)
+            df = (
+                self.spark.read.parquet(path) if fmt == "parquet" else reader.format(fmt).load(path)
+            )
+        self[name] = df.localCheckpoint()
+        return self[name]
+
+
 @pytest.fixture(scope="module")
-def tiny(spark) -> DemoTables:
-    """The tiny data set, materialised once: the tests query it many times."""
-    tables = generate(spark, TINY)
-    return DemoTables(
-        landing={k: df.localCheckpoint() for k, df in tables.landing.items()},
-        truth={k: df.localCheckpoint() for k, df in tables.truth.items()},
-        shared={},
-    )
+def landed(spark, tmp_path_factory) -> Landed:
+    """One run of the job at the TINY scale; most tests read what it landed."""
+    root = tmp_path_factory.mktemp("synthetic")
+    lake_root, landing = root / "lake", root / "landing"
+    sets = [f"--set=generate_demo_data.{s}" for s in TINY_SETTINGS]
+    assert run_cli(lake_root, "run", "generate_demo_data", *sets, landing=landing) == 0
+    return Landed(spark, landing, Lakehouse(spark, str(lake_root)))
+
+
+@pytest.fixture(scope="module")
+def rebuilt(spark) -> DemoTables:
+    """The same data set from the transforms directly, on 3 partitions (lazy)."""
+    return generate(spark, TINY, partitions=3)
 
 
 def sorted_rows(df: DataFrame) -> list[tuple]:
     return sorted(tuple(r) for r in df.collect())
 
 
-def test_same_seed_gives_the_same_rows_on_any_partitioning(spark, tiny):
-    again = generate(spark, TINY, partitions=3)
-    for table in ("orders", "order_items", "inventory_counts"):
-        assert sorted_rows(again.landing[table]) == sorted_rows(tiny.landing[table]), table
-    assert sorted_rows(again.truth["truth.fraudulent_sellers"]) == sorted_rows(
-        tiny.truth["truth.fraudulent_sellers"]
-    )
+def test_same_seed_gives_the_same_rows_on_any_partitioning(rebuilt, landed):
+    """The transforms on 3 partitions == what the job landed (2 partitions, files)."""
+    for table in ("orders", "inventory_counts"):
+        assert sorted_rows(rebuilt.landing[table]) == sorted_rows(landed[table]), table
+    for table in ("truth.fraudulent_sellers", "truth.inventory_drift"):
+        assert sorted_rows(rebuilt.truth[table]) == sorted_rows(landed[table]), table
 
 
-def test_another_seed_gives_other_rows(spark, tiny):
-    other = generate(spark, replace(TINY, seed=7))
-    assert sorted_rows(other.landing["orders"]) != sorted_rows(tiny.landing["orders"])
-
-
-def test_landing_tables_have_exactly_the_canonical_columns_and_types(tiny):
+def test_transforms_give_exactly_the_canonical_columns_and_types(rebuilt):
     for table in LANDING_TABLES:
-        got = [(f.name, f.dataType) for f in tiny.landing[table].schema.fields]
+        got = [(f.name, f.dataType) for f in rebuilt.landing[table].schema.fields]
         assert got == list(TABLES[table].columns), table
 
 
-def test_hottest_seller_is_legit_and_holds_a_fifth_of_the_order_items(tiny):
-    per_seller = tiny.landing["order_items"].groupBy("seller_id").count()
-    total = tiny.landing["order_items"].count()
+def test_job_lands_every_table_in_its_format(landed):
+    for table in LANDING_TABLES:
+        folder = landed.landing / "demo" / table
+        files = [f for f in folder.iterdir() if not f.name.startswith(("_", "."))]
+        ext = {"parquet": ".parquet", "json": ".json.gz"}.get(FORMATS.get(table, ""), ".csv.gz")
+        assert files and all(f.name.endswith(ext) for f in files), (table, files)
+        if ext == ".csv.gz":
+            with gzip.open(files[0], "rt") as fh:
+                assert fh.readline().strip().split(",") == TABLES[table].names, table
+        elif ext == ".parquet":
+            assert pq.read_schema(files[0]).names == TABLES[table].names, table
+    with gzip.open(next((landed.landing / "demo" / "orders").glob("*.csv.gz")), "rt") as fh:
+        fh.readline()
+        purchased_at = fh.readline().split(",")[3]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", purchased_at)
+    assert landed["truth.fraudulent_sellers"].columns == ["seller_id", "pattern"]
+    drift_columns = ["location_id", "sku", "count_id", "drift_units"]
+    assert landed["truth.inventory_drift"].columns == drift_columns
+
+
+def test_order_items_reference_their_sellers_listings(landed):
+    listings = landed["products"].select("product_id", "seller_id")
+    items = landed["order_items"]
+    assert items.join(listings, ["product_id", "seller_id"], how="left_anti").count() == 0
+    assert items.join(landed["orders"], "order_id", how="left_anti").count() == 0
+    orphans = landed["orders"].join(landed["customers"], "customer_id", how="left_anti")
+    assert orphans.count() == 0
+
+
+def test_payments_sum_to_the_order_items(landed):
+    paid = landed["payments"].groupBy("order_id").agg(F.sum("payment_value").alias("paid"))
+    owed = (
+        landed["order_items"]
+        .groupBy("order_id")
+        .agg(F.sum(F.col("price") + F.col("freight_value")).alias("owed"))
+    )
+    both = paid.join(owed, "order_id", how="full")
+    assert both.where(F.abs(F.coalesce("paid", F.lit(-1.0)) - F.col("owed")) > 0.011).count() == 0
+
+
+def test_hottest_seller_is_legit_and_holds_a_fifth_of_the_order_items(landed):
+    per_seller = landed["order_items"].groupBy("seller_id").count()
+    total = landed["order_items"].count()
     hottest = per_seller.orderBy(F.desc("count")).first()
-    fraudsters = {r.seller_id for r in tiny.truth["truth.fraudulent_sellers"].collect()}
+    fraudsters = {r.seller_id for r in landed["truth.fraudulent_sellers"].collect()}
     assert hottest["count"] / total >= 0.20
     assert hottest.seller_id not in fraudsters
 
 
-def test_every_fraud_pattern_is_in_the_truth_and_every_fraudster_is_a_seller(tiny):
-    truth = tiny.truth["truth.fraudulent_sellers"].collect()
-    sellers = {r.seller_id for r in tiny.landing["sellers"].select("seller_id").collect()}
+def test_every_fraud_pattern_is_in_the_truth_and_every_fraudster_is_a_seller(landed):
+    truth = landed["truth.fraudulent_sellers"].collect()
+    sellers = {r.seller_id for r in landed["sellers"].select("seller_id").collect()}
     assert {r.pattern for r in truth} == PATTERNS
     assert len({r.seller_id for r in truth}) == len(truth)  # one pattern per fraudster
     assert {r.seller_id for r in truth} <= sellers
 
 
-def test_fraud_patterns_show_in_the_data(tiny):
+def test_fraud_patterns_show_in_the_data(landed):
     """Each pattern's signal, per pattern, against the legit sellers (labels from truth)."""
-    L = tiny.landing
+    L = landed
     end = F.lit("2025-06-30 23:59:59").cast("timestamp")
     burst_start = F.date_sub(end, TINY.burst_days - 1).cast("timestamp")
-    labels = tiny.truth["truth.fraudulent_sellers"]
+    labels = landed["truth.fraudulent_sellers"]
     orders = (
         L["order_items"]
         .select("order_id", "seller_id")
@@ -200,10 +273,10 @@ def replayed_on_hand(events: DataFrame, counts: DataFrame) -> dict[str, int]:
     }
 
 
-def test_counts_equal_the_ledger_on_hand_except_the_injected_drift(tiny):
-    events, counts = tiny.landing["inventory_events"], tiny.landing["inventory_counts"]
+def test_counts_equal_the_ledger_on_hand_except_the_injected_drift(landed):
+    events, counts = landed["inventory_events"], landed["inventory_counts"]
     on_hand = replayed_on_hand(events, counts)
-    drift = {r.count_id: r.drift_units for r in tiny.truth["truth.inventory_drift"].collect()}
+    drift = {r.count_id: r.drift_units for r in landed["truth.inventory_drift"].collect()}
     rows = counts.collect()
     assert drift and len(drift) < 0.15 * len(rows)
     for c in rows:
@@ -216,8 +289,8 @@ def test_counts_equal_the_ledger_on_hand_except_the_injected_drift(tiny):
     assert sum(1 for d in drift.values() if d < 0) > len(drift) / 2  # mostly shrink
 
 
-def test_no_event_at_a_count_timestamp_and_duplicates_are_identical(tiny):
-    events, counts = tiny.landing["inventory_events"], tiny.landing["inventory_counts"]
+def test_no_event_at_a_count_timestamp_and_duplicates_are_identical(landed):
+    events, counts = landed["inventory_events"], landed["inventory_counts"]
     clash = events.join(counts, ["location_id", "sku"], how="inner").where(
         F.col("event_ts") == F.col("count_ts")
     )
@@ -230,62 +303,15 @@ def test_no_event_at_a_count_timestamp_and_duplicates_are_identical(tiny):
     assert events.where("quantity <= 0").count() == 0
 
 
-def test_dcs_hold_far_more_rows_per_location_than_stores(tiny):
+def test_dcs_hold_far_more_rows_per_location_than_stores(landed):
     per_location = (
-        tiny.landing["inventory_events"]
+        landed["inventory_events"]
         .groupBy("location_id")
         .agg(F.count("*").alias("rows"), F.countDistinct("sku").alias("skus"))
-        .join(tiny.landing["locations"], "location_id", how="inner")
+        .join(landed["locations"], "location_id", how="inner")
         .groupBy("location_type")
         .agg(F.avg("rows").alias("rows"), F.avg("skus").alias("skus"))
     )
     by_type = {r.location_type: r for r in per_location.collect()}
     assert by_type["DC"].skus >= 5 * by_type["STORE"].skus
     assert by_type["DC"].rows >= 5 * by_type["STORE"].rows
-
-
-# --------------------------------------------------------------------------- the job
-
-EXTENSIONS = {"order_items": ".parquet", "interactions": ".parquet", "inventory_events": ".parquet"}
-EXTENSIONS |= {"reviews": ".json.gz", "after_sales": ".json.gz"}
-TINY_SETTINGS = [
-    "orders=2000",
-    "sellers=40",
-    "customers=400",
-    "products=200",
-    "days=60",
-    "stores=10",
-    "dcs=2",
-    "skus=50",
-    "inventory_days=14",
-]
-
-
-def test_job_lands_every_table_in_its_format_and_writes_the_truth(spark, lake_root, tmp_path):
-    landing = tmp_path / "landing"
-    sets = [f"--set=generate_demo_data.{s}" for s in TINY_SETTINGS]
-    assert run_cli(lake_root, "run", "generate_demo_data", *sets, landing=landing) == 0
-
-    for table in LANDING_TABLES:
-        files = [
-            f for f in (landing / "demo" / table).iterdir() if not f.name.startswith(("_", "."))
-        ]
-        ext = EXTENSIONS.get(table, ".csv.gz")
-        assert files and all(f.name.endswith(ext) for f in files), (table, files)
-        if ext == ".csv.gz":
-            with gzip.open(files[0], "rt") as fh:
-                assert fh.readline().strip().split(",") == TABLES[table].names, table
-        elif ext == ".parquet":
-            assert pq.read_schema(files[0]).names == TABLES[table].names, table
-    with gzip.open(next((landing / "demo" / "orders").glob("*.csv.gz")), "rt") as fh:
-        fh.readline()
-        purchased_at = fh.readline().split(",")[3]
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", purchased_at)
-
-    lake = Lakehouse(spark, str(lake_root))
-    truth = lake.read("truth.fraudulent_sellers")
-    assert truth.columns == ["seller_id", "pattern"]
-    assert {r.pattern for r in truth.collect()} == PATTERNS
-    drift = lake.read("truth.inventory_drift")
-    assert drift.columns == ["location_id", "sku", "count_id", "drift_units"]
-    assert drift.count() > 0

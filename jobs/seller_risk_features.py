@@ -1,0 +1,220 @@
+"""seller_risk_features: silver -> gold.seller_risk_features, one row per active seller per day.
+
+`--date D` or one `--start/--end` backfill: every day of the range in one
+set-based pass (transforms.seller_risk), written with replaceWhere on the
+range's `as_of_date` partitions, so a re-run replaces exactly those days.
+Without a date: the latest event day in the input, never the clock.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from pydantic import Field, model_validator
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from lakecore.config import JobConfig, StrictModel
+from lakecore.job import JobContext, JobSpec
+from lakecore.quality import Check
+from lakecore.schemas import TABLES
+from transforms.seller_risk import (
+    EPOCH,
+    active_seller_days,
+    build_seller_risk_features,
+    build_seller_risk_table,
+)
+from transforms.seller_risk_facts import build_seller_orders
+from transforms.seller_risk_measures import RiskParams, feature_columns
+from transforms.seller_risk_scoring import ScoreRule
+
+OUTPUT = "gold.seller_risk_features"
+RATE_COLUMN = re.compile(r"_(rate|share)_\d+d$")  # shares and rates lie in [0, 1]
+REQUIRED = ("order_items",)
+# Missing, these act as empty tables: their counts are 0 and their rates null.
+EMPTY_WHEN_MISSING = ("orders", "customers", "reviews", "products", "sellers")
+# Missing, its features are null: 0 cases would claim "no chargebacks" (Olist has none).
+NULL_WHEN_MISSING = ("after_sales",)
+OPTIONAL = EMPTY_WHEN_MISSING + NULL_WHEN_MISSING
+
+
+class ScoreRuleConfig(StrictModel):
+    weight: float = Field(gt=0)
+    low: float
+    high: float
+    support: str | None = None
+    min_support: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _ramp(self) -> ScoreRuleConfig:
+        if self.low == self.high:
+            raise ValueError(f"low and high must differ (both {self.low})")
+        return self
+
+
+class SellerRiskParams(StrictModel):
+    feature_version: str = "seller_risk_v1"
+    windows: list[int] = Field(default_factory=lambda: [1, 7, 30], min_length=1)
+    active_days: int = Field(default=90, ge=1)
+    after_sale_delay_days: int = Field(default=14, ge=0)
+    burst_recent_days: int = Field(default=7, ge=1)
+    burst_baseline_days: int = Field(default=28, ge=1)
+    listing_days: int = Field(default=7, ge=1)
+    young_account_days: int = Field(default=7, ge=1)
+    template_min_count: int = Field(default=3, ge=2)
+    template_min_length: int = Field(default=20, ge=1)
+    price_reference_days: int = Field(default=60, ge=1)
+    price_reference_step_days: int = Field(default=7, ge=1)
+    min_category_items: int = Field(default=20, ge=2)
+    below_category_z: float = -2.0
+    reason_codes: int = Field(default=3, ge=1)
+    scoring: dict[str, ScoreRuleConfig] = Field(default_factory=dict, min_length=1)
+
+    @model_validator(mode="after")
+    def _names(self) -> SellerRiskParams:
+        if any(n < 1 for n in self.windows) or len(set(self.windows)) != len(self.windows):
+            raise ValueError(f"windows must be distinct positive day counts, got {self.windows}")
+        known = set(feature_columns(self.risk_params()))
+        for name, rule in self.scoring.items():
+            for col in (name, rule.support):
+                if col is not None and col not in known:
+                    raise ValueError(f"scoring.{name}: unknown feature {col!r}")
+        return self
+
+    def risk_params(self) -> RiskParams:
+        fields = set(RiskParams.__dataclass_fields__)
+        values = self.model_dump(include=fields)
+        return RiskParams(**{**values, "windows": tuple(sorted(self.windows))})
+
+    def rules(self) -> list[ScoreRule]:
+        return [ScoreRule(feature=k, **v.model_dump()) for k, v in self.scoring.items()]
+
+
+class SellerRiskConfig(JobConfig):
+    seller_risk: SellerRiskParams
+
+
+def read_checked(ctx: JobContext, table: str) -> DataFrame | None:
+    """silver.<table> with its canonical columns, or None (and a note) when it does not exist."""
+    name, schema = f"silver.{table}", TABLES[table]
+    if not ctx.lake.exists(name):
+        if table in REQUIRED:
+            ctx.lake.read(name)  # raises TableNotFoundError naming the table
+        noted = ctx.run.extra.setdefault("missing_inputs", [])
+        if name not in noted:  # read once for the default date, once for the run
+            ctx.log.warning("seller_risk_features: %s does not exist: its features are null", name)
+            noted.append(name)
+        return None
+    df = ctx.lake.read(name)
+    missing = [c for c in schema.names if c not in df.columns]
+    if missing:
+        raise ValueError(f"{name}: missing columns {missing}; present: {df.columns}")
+    return df.select(*schema.names)
+
+
+def read_inputs(ctx: JobContext) -> dict[str, DataFrame | None]:
+    tables = {t: read_checked(ctx, t) for t in REQUIRED + OPTIONAL}
+    for t in EMPTY_WHEN_MISSING:
+        if tables[t] is None:
+            tables[t] = ctx.spark.createDataFrame([], TABLES[t].struct)
+    return tables
+
+
+def seller_orders_of(tables: dict[str, DataFrame | None]) -> DataFrame:
+    return build_seller_orders(tables["order_items"], tables["orders"], tables["customers"])
+
+
+def default_date(ctx: JobContext) -> date:
+    """Latest event day: max purchase date, or shipping limit of items without an order row."""
+    latest = seller_orders_of(read_inputs(ctx)).agg(F.max("event_day")).first()[0]
+    if latest is None:
+        raise ValueError("silver.order_items has no dated rows: nothing to compute")
+    return date.fromordinal(EPOCH.toordinal() + latest)
+
+
+def report_gaps(ctx: JobContext, seller_orders: DataFrame) -> None:
+    """Sales without an order row count (by their shipping limit); undated ones cannot."""
+    row = seller_orders.agg(
+        F.count(F.lit(1)).alias("seller_orders"),
+        F.sum(F.when(~F.col("has_order_row"), F.col("items")).otherwise(0)).alias("no_order_row"),
+        F.sum(F.when(F.col("event_day").isNull(), F.col("items")).otherwise(0)).alias("undated"),
+    ).first()
+    gaps = {k: int(row[k] or 0) for k in ("seller_orders", "no_order_row", "undated")}
+    ctx.run.extra["order_items_without_order_row"] = gaps["no_order_row"]
+    ctx.run.extra["order_items_without_event_time"] = gaps["undated"]
+    ctx.log.info(
+        "seller_risk_features: %d seller-orders; %d order items have no order row (dated by "
+        "shipping limit, counted for volume); %d have no event time (not counted)",
+        gaps["seller_orders"],
+        gaps["no_order_row"],
+        gaps["undated"],
+    )
+
+
+def quality_checks(table: DataFrame, active_seller_days: int) -> list[Check]:
+    """The gate before publishing: keys, one row per active seller and day, value ranges."""
+    bounded = [c for c in table.columns if RATE_COLUMN.search(c)]
+    return [
+        Check.not_null("seller_id"),
+        Check.not_null("as_of_date"),
+        Check.unique("seller_id", "as_of_date"),
+        Check.row_count_equals(active_seller_days, name="one row per active seller and day"),
+        Check.not_null("risk_score"),
+        Check.between("risk_score", 0, 100),
+        Check.all_between(bounded, 0, 1, name="rates and shares in [0, 1]"),
+    ]
+
+
+def run(ctx: JobContext) -> None:
+    section = ctx.job.seller_risk
+    tables = read_inputs(ctx)
+    seller_orders = seller_orders_of(tables).persist(StorageLevel.MEMORY_AND_DISK)
+    table = None
+    try:
+        report_gaps(ctx, seller_orders)
+        features = build_seller_risk_features(
+            seller_orders,
+            tables["order_items"],
+            tables["reviews"],
+            tables["products"],
+            tables["sellers"],
+            tables["after_sales"],
+            section.risk_params(),
+            ctx.start,
+            ctx.end,
+        )
+        table = build_seller_risk_table(
+            features, section.rules(), section.feature_version, section.reason_codes
+        )
+        table = table.persist(StorageLevel.MEMORY_AND_DISK)
+        active = active_seller_days(seller_orders, section.risk_params(), ctx.start, ctx.end)
+        ctx.gate(table, OUTPUT, quality_checks(table, active.count()))
+        # Not BETWEEN: Spark 4 rewrites it into a With expression that Delta's replaceWhere
+        # cannot resolve on an existing table (delta-io/delta#4776).
+        predicate = f"as_of_date >= '{ctx.start}' AND as_of_date <= '{ctx.end}'"
+        with ctx.step(f"features {ctx.start}..{ctx.end} -> {OUTPUT}"):
+            # Each day's rows in one task: one file per day, not one per task and day.
+            by_day = table.repartition("as_of_date")
+            written = ctx.lake.overwrite_where(
+                by_day, OUTPUT, predicate, partition_by=("as_of_date",)
+            )
+    finally:
+        seller_orders.unpersist()
+        if table is not None:
+            table.unpersist()
+    ctx.run.add(OUTPUT, written=written)
+    ctx.run.extra["feature_version"] = section.feature_version
+
+
+SPEC = JobSpec(
+    name="seller_risk_features",
+    description="point-in-time seller risk features and score per active seller and day",
+    config_model=SellerRiskConfig,
+    run=run,
+    reads=tuple(f"silver.{t}" for t in REQUIRED + OPTIONAL),
+    writes=(OUTPUT,),
+    dated=True,
+    default_date=default_date,
+)

@@ -1,0 +1,164 @@
+"""seller_risk_features end to end on a tmp lake: idempotent, backfill = single days, one date per re-run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakecore.io import Lakehouse
+from lakecore.schemas import TABLES
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.integration
+
+OUT = "gold.seller_risk_features"
+
+
+def silver(spark, table, rows):
+    names = TABLES[table].names
+    raw = spark.createDataFrame(
+        [tuple(None if r.get(c) is None else str(r[c]) for c in names) for r in rows],
+        T.StructType([T.StructField(c, T.StringType()) for c in names]),
+    )
+    return raw.select(*[F.col(c).cast(TABLES[table].type_of(c)).alias(c) for c in names])
+
+
+def _order(oid, seller, day, customer, status="delivered", price=10.0):
+    """An order row and its item; `day` is a day of June 2025."""
+    at = dt.datetime(2025, 6, day, 10)
+    order = {
+        "order_id": oid,
+        "customer_id": customer,
+        "status": status,
+        "purchased_at": at,
+        "delivered_carrier_at": at + dt.timedelta(days=1, hours=2),
+        "estimated_delivery_at": at + dt.timedelta(days=8),
+    }
+    item = {"order_id": oid, "order_item_id": 1, "product_id": f"p_{seller}", "seller_id": seller,
+            "shipping_limit_at": at + dt.timedelta(days=1), "price": price, "freight_value": 1.5}  # fmt: skip
+    return order, item
+
+
+def silver_tables(extra_orders=()):
+    plan = [
+        (f"a{d}", "s1", d, f"c{d % 3}", "canceled" if d == 5 else "delivered") for d in range(1, 11)
+    ]
+    plan += [("b2", "s2", 2, "c1", "delivered"), ("b9", "s2", 9, "c7", "delivered"), *extra_orders]
+    pairs = [_order(*p, price=10.0 + i) for i, p in enumerate(plan)]
+    old_order, old_item = _order("z1", "s3", 1, "c2")  # s3: last sale long ago, still active
+    old_order["purchased_at"] = old_item["shipping_limit_at"] = dt.datetime(2025, 5, 1)
+    orphan = {"order_id": "x1", "order_item_id": 1, "product_id": "p_s2", "seller_id": "s2",
+              "shipping_limit_at": "2025-06-11 08:00:00", "price": 30.0, "freight_value": 2.0}  # fmt: skip
+    return {
+        "orders": [o for o, _ in pairs] + [old_order],
+        "order_items": [i for _, i in pairs] + [old_item, orphan],
+        "customers": [{"customer_id": f"c{i}", "customer_unique_id": f"u{i % 2}", "created_at": "2025-06-01 00:00:00"} for i in range(8)],
+        "reviews": [{"review_id": f"r{d}", "order_id": f"a{d}", "score": d % 5 + 1, "comment_message": "Great product, fast delivery, recommend", "created_at": f"2025-06-{d + 1:02d} 09:00:00"} for d in range(1, 10)],
+        "after_sales": [{"case_id": "k1", "order_id": "a1", "seller_id": "s1", "case_type": "REFUND", "amount": 11.0, "opened_at": "2025-06-05 00:00:00"}],
+        "products": [{"product_id": f"p_s{i}", "seller_id": f"s{i}", "category": "cat", "listed_at": "2025-01-01 00:00:00"} for i in (1, 2, 3)],
+        "sellers": [{"seller_id": f"s{i}", "registered_at": "2024-01-01 00:00:00"} for i in (1, 2, 3)],
+    }  # fmt: skip
+
+
+def write_silver(spark, lake_root, tables):
+    lake = Lakehouse(spark, str(lake_root))
+    for name, rows in tables.items():
+        lake.overwrite(silver(spark, name, rows), f"silver.{name}")
+    return lake
+
+
+def _run(lake_root, *dates):
+    assert run_cli(lake_root, "run", "seller_risk_features", *dates) == 0
+
+
+def _day(lake, day):
+    return lake.read(OUT).where(F.col("as_of_date") == day).orderBy("seller_id")
+
+
+def _snapshot(df):
+    """The rows as they are now (a cached Delta read could be served to a later read)."""
+    return df.sparkSession.createDataFrame(df.collect(), df.schema)
+
+
+def _last_run_extra(lake):
+    row = lake.read("ops.job_runs").orderBy(F.desc("ended_at")).first()
+    return row, json.loads(row["table_counts"]).get("_extra", {})
+
+
+def test_default_date_rerun_idempotent_and_missing_optional_tables(spark, lake_root):
+    tables = silver_tables()
+    del tables["after_sales"], tables["sellers"]  # optional: null features and a note
+    lake = write_silver(spark, lake_root, tables)
+    _run(lake_root)
+    first = _snapshot(lake.read(OUT).orderBy("seller_id"))
+    _run(lake_root)
+    assert_df_equality(lake.read(OUT).orderBy("seller_id"), first)
+    rows = first.collect()
+    # The latest day in the input is the shipping limit of the item without order row.
+    assert [(r.seller_id, r.as_of_date) for r in rows] == [
+        ("s1", dt.date(2025, 6, 11)),
+        ("s2", dt.date(2025, 6, 11)),
+        ("s3", dt.date(2025, 6, 11)),
+    ]
+    assert {(r.refund_rate_30d, r.account_age_days) for r in rows} == {(None, None)}
+    assert (rows[0].orders_30d, rows[1].orders_1d) == (10, 1)  # the rest is computed
+    run, extra = _last_run_extra(lake)
+    assert (run.status, run.logical_start, run.rows_written) == (
+        "SUCCEEDED",
+        dt.date(2025, 6, 11),
+        3,
+    )
+    assert extra["order_items_without_order_row"] == 1
+    assert extra["missing_inputs"] == ["silver.sellers", "silver.after_sales"]
+
+
+def test_backfill_equals_single_days_and_a_rerun_touches_only_its_date(spark, lake_root):
+    lake = write_silver(spark, lake_root, silver_tables())
+    _run(lake_root, "--start", "2025-06-08", "--end", "2025-06-10")
+    assert lake.read(OUT).count() == 9
+    from_range = _snapshot(_day(lake, "2025-06-09"))
+    _run(lake_root, "--date", "2025-06-09")
+    assert_df_equality(_day(lake, "2025-06-09"), from_range)
+
+    # New input for June 9 (s2 sells again); re-running June 10 alone must not rewrite June 9.
+    before = {d: _snapshot(_day(lake, d)) for d in ("2025-06-08", "2025-06-09", "2025-06-10")}
+    files_09 = {r[0] for r in _day(lake, "2025-06-09").select(F.input_file_name()).collect()}
+    write_silver(
+        spark, lake_root, silver_tables(extra_orders=[("b9x", "s2", 9, "c5", "delivered")])
+    )
+    _run(lake_root, "--date", "2025-06-10")
+    assert_df_equality(_day(lake, "2025-06-08"), before["2025-06-08"])
+    assert_df_equality(_day(lake, "2025-06-09"), before["2025-06-09"])
+    assert {
+        r[0] for r in _day(lake, "2025-06-09").select(F.input_file_name()).collect()
+    } == files_09
+    orders_7d = {r.seller_id: r.orders_7d for r in _day(lake, "2025-06-10").collect()}
+    old_7d = {r.seller_id: r.orders_7d for r in before["2025-06-10"].collect()}
+    assert (old_7d["s2"], orders_7d["s2"], orders_7d["s1"]) == (1, 2, old_7d["s1"])
+
+
+def test_quality_gate_failure_publishes_nothing_and_records_the_expectations(spark, lake_root):
+    tables = silver_tables()
+    lake = write_silver(spark, lake_root, tables)
+    _run(lake_root, "--date", "2025-06-09")
+    published = _snapshot(lake.read(OUT))
+    # A broken upstream: one seller twice in silver.sellers duplicates its feature rows.
+    tables["sellers"].append({"seller_id": "s1", "registered_at": "2024-02-01 00:00:00"})
+    write_silver(spark, lake_root, {"sellers": tables["sellers"]})
+    assert run_cli(lake_root, "run", "seller_risk_features", "--date", "2025-06-09") == 1
+    assert_df_equality(lake.read(OUT), published)  # the partition was not replaced
+    run, extra = _last_run_extra(lake)
+    assert run.status == "FAILED"
+    assert "QualityGateError" in run.error_message
+    gate = extra["quality"][OUT]
+    assert gate["success"] is False
+    assert any(f.startswith("unique(seller_id, as_of_date)") for f in gate["failed"]), gate
+    assert any(f.startswith("one row per active seller and day") for f in gate["failed"]), gate
+    docs = Path(gate["docs"])
+    assert docs.is_file() and docs.is_relative_to(Path(lake_root))
