@@ -70,3 +70,22 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.fail(f"LAKEHOUSE_SHARED_DATA={value} is set but the folder does not exist")
     return path
+
+
+# The demo at a scale that keeps the suite quick yet gives every fraud pattern
+# and every drift kind enough rows to show (the ground-truth tests rely on it).
+DEMO_TEST_SCALE = [
+    "generate_demo_data.orders=12000",
+    "generate_demo_data.customers=3000",
+    "generate_demo_data.products=1200",
+]
+
+
+@pytest.fixture(scope="session")
+def demo_lake(spark, tmp_path_factory) -> Lakehouse:
+    """`python -m jobs demo` once per test run: generate, ingest and every batch job."""
+    root = tmp_path_factory.mktemp("demo")
+    lake_root, landing = root / "lake", root / "landing"
+    sets = [f"--set={s}" for s in DEMO_TEST_SCALE]
+    assert run_cli(lake_root, "demo", *sets, landing=landing) == 0
+    return Lakehouse(spark, str(lake_root))
