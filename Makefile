@@ -16,7 +16,7 @@ help:
 	@echo "make setup  - create .venv, install the package, resolve JVM jars with Maven"
 	@echo "make fmt    - format the code with ruff"
 
-setup: $(STAMPS)/pip.stamp $(STAMPS)/jars.stamp
+setup: $(STAMPS)/pip.stamp $(STAMPS)/jars.stamp $(STAMPS)/kafka.stamp
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,14 @@ $(STAMPS)/jars.stamp: build/pom.xml
 	rm -rf .jars/spark
 	mvn --batch-mode --quiet -f build/pom.xml dependency:copy-dependencies
 	@ls .jars/spark/delta-spark_*.jar >/dev/null
+	@touch $@
+
+# A single-node Kafka broker's jars (scripts/kafka), kept off Spark's classpath.
+$(STAMPS)/kafka.stamp: build/kafka/pom.xml
+	@mkdir -p $(STAMPS)
+	rm -rf .jars/kafka
+	mvn --batch-mode --quiet -f build/kafka/pom.xml dependency:copy-dependencies
+	@ls .jars/kafka/kafka_2.13-*.jar >/dev/null
 	@touch $@
 
 demo: setup
@@ -55,4 +63,4 @@ clean-lake:
 	rm -rf lakehouse landing
 
 clean: clean-lake
-	rm -rf $(VENV) .jars $(STAMPS) build/target .pytest_cache .ruff_cache
+	rm -rf $(VENV) .jars $(STAMPS) build/target build/kafka/target .pytest_cache .ruff_cache
