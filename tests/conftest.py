@@ -89,3 +89,24 @@ def demo_lake(spark, tmp_path_factory) -> Lakehouse:
     sets = [f"--set={s}" for s in DEMO_TEST_SCALE]
     assert run_cli(lake_root, "demo", *sets, landing=landing) == 0
     return Lakehouse(spark, str(lake_root))
+
+
+@pytest.fixture(scope="session")
+def olist_lake(spark, shared_data, tmp_path_factory) -> Lakehouse:
+    """Olist ingested (bronze) and conformed (silver) once per test run, read in place."""
+    lake_root = tmp_path_factory.mktemp("olist") / "lake"
+    source = ["--source", "olist", "--path", str(shared_data / "olist")]
+    assert run_cli(lake_root, "run", "ingest", *source) == 0
+    assert run_cli(lake_root, "run", "conform") == 0
+    return Lakehouse(spark, str(lake_root))
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory):
+    """A real Kafka broker (KRaft, one node) on 127.0.0.1 for the tests that stream."""
+    from lakecore.kafka_broker import KafkaBroker
+
+    broker = KafkaBroker(tmp_path_factory.mktemp("kafka"))
+    broker.start()
+    yield broker
+    broker.stop()

@@ -20,8 +20,8 @@ def _ingest(lake_root, source, path, tables=None):
     return Lakehouse(SparkSession.getActiveSession(), str(lake_root))
 
 
-def test_olist(spark, lake_root, shared_data):
-    lake = _ingest(lake_root, "olist", shared_data / "olist")
+def test_olist(olist_lake):
+    lake = olist_lake
     counts = {
         t: lake.count(f"bronze.{t}")
         for t in (
