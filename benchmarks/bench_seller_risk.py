@@ -40,8 +40,9 @@ GROUP BY i.seller_id, CAST(o.purchased_at AS DATE)
 """
 
 
-def run_job(workdir: Path, *args: str, master: str) -> float:
+def run_job(workdir: Path, *args: str, master: str, driver_memory: str) -> float:
     sets = [
+        f"--set=env.spark.conf.spark.driver.memory={driver_memory}",
         f"--set=env.lakehouse.root={workdir / 'lake'}",
         f"--set=env.lakehouse.landing={workdir / 'landing'}",
         f"--set=env.spark.master={master}",
@@ -53,7 +54,7 @@ def run_job(workdir: Path, *args: str, master: str) -> float:
     return round(time.monotonic() - t0, 1)
 
 
-def rollup_times(workdir: Path, repeat: int, master: str) -> dict[str, object]:
+def rollup_times(workdir: Path, repeat: int, master: str, driver_memory: str) -> dict[str, object]:
     import duckdb
 
     from lakecore.config import JobConfig, load_run_config
@@ -63,7 +64,11 @@ def rollup_times(workdir: Path, repeat: int, master: str) -> dict[str, object]:
     cfg = load_run_config(
         "seller_risk_features",
         JobConfig,
-        overrides=[f"env.lakehouse.root={workdir / 'lake'}", f"env.spark.master={master}"],
+        overrides=[
+            f"env.lakehouse.root={workdir / 'lake'}",
+            f"env.spark.master={master}",
+            f"env.spark.conf.spark.driver.memory={driver_memory}",
+        ],
     )
     spark = get_spark(cfg, "bench_rollup")
     lake = Lakehouse(spark, cfg.lake_root)
@@ -112,6 +117,13 @@ def main() -> None:
     ap.add_argument("--master", default="local[*]")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-pipeline", action="store_true", help="reuse the lake in --workdir")
+    ap.add_argument("--driver-memory", default="8g", help="local mode: the driver is the executor")
+    ap.add_argument(
+        "--gen-set",
+        action="append",
+        default=[],
+        help="extra generate_demo_data key=value (e.g. views_per_purchase=1)",
+    )
     args = ap.parse_args()
     sellers = args.sellers or max(200, args.orders // 1000)
     files = max(2, args.orders // 1_000_000)
@@ -130,6 +142,7 @@ def main() -> None:
             f"--set=generate_demo_data.customers={max(5000, args.orders // 4)}",
             f"--set=generate_demo_data.products={max(2000, args.orders // 10)}",
             f"--set=generate_demo_data.files_per_table={files}",
+            *[f"--set=generate_demo_data.{kv}" for kv in args.gen_set],
         ]
         steps = {
             "generate_demo_data": ("generate_demo_data", *scale),
@@ -138,9 +151,12 @@ def main() -> None:
             "seller_risk_features": ("seller_risk_features",),
         }
         result["job_seconds"] = {
-            name: run_job(args.workdir, *argv, master=args.master) for name, argv in steps.items()
+            name: run_job(args.workdir, *argv, master=args.master, driver_memory=args.driver_memory)
+            for name, argv in steps.items()
         }
-    result["rollup"] = rollup_times(args.workdir, args.repeat, args.master)
+    result["driver_memory"] = args.driver_memory
+    result["generator_overrides"] = args.gen_set
+    result["rollup"] = rollup_times(args.workdir, args.repeat, args.master, args.driver_memory)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"seller_risk_{args.orders}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")

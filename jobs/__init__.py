@@ -13,6 +13,8 @@ JOB_MODULES = (
     "jobs.ingest",
     "jobs.conform",
     "jobs.seller_risk_features",
+    "jobs.publish_seller_events",
+    "jobs.seller_risk_stream",
 )
 
 

@@ -17,7 +17,8 @@ from pyspark.sql import functions as F
 
 log = logging.getLogger(__name__)
 
-LAYERS = ("bronze", "silver", "gold", "quarantine", "ops", "truth")
+# stream: raw messages with Kafka's columns, the embedded stand-in for a topic.
+LAYERS = ("stream", "bronze", "silver", "gold", "quarantine", "ops", "truth")
 
 
 class TableNotFoundError(Exception):

@@ -128,8 +128,12 @@ class KafkaBroker:
             *args,
         ]
 
-    def start(self, timeout: float = 90.0) -> str:
-        """Format a fresh data dir and start the broker; return the bootstrap servers."""
+    def start(self, timeout: float = 90.0, owner_pid: int | None = None) -> str:
+        """Format a fresh data dir and start the broker; return the bootstrap servers.
+
+        With `owner_pid`, a watchdog stops the broker when that process dies, even
+        by SIGKILL (a killed test run leaves no broker behind).
+        """
         if self.state() is not None:
             raise KafkaBrokerError(f"a Kafka broker is already running in {self.data_dir}")
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -164,6 +168,12 @@ class KafkaBroker:
             start_new_session=True,  # a Ctrl-C in the caller's terminal does not kill it
         )
         servers = f"127.0.0.1:{port}"
+        if owner_pid is not None:
+            watchdog = (
+                f"while kill -0 {owner_pid} 2>/dev/null && kill -0 {proc.pid} 2>/dev/null; "
+                f"do sleep 1; done; kill {proc.pid} 2>/dev/null; sleep 20; kill -9 {proc.pid} 2>/dev/null"
+            )
+            subprocess.Popen(["sh", "-c", watchdog], start_new_session=True)
         self.state_file.write_text(
             json.dumps(
                 {"pid": proc.pid, "bootstrap_servers": servers, "controller_port": controller_port}

@@ -107,6 +107,6 @@ def kafka(tmp_path_factory):
     from lakecore.kafka_broker import KafkaBroker
 
     broker = KafkaBroker(tmp_path_factory.mktemp("kafka"))
-    broker.start()
+    broker.start(owner_pid=os.getpid())
     yield broker
     broker.stop()

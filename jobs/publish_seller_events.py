@@ -1,0 +1,99 @@
+"""publish_seller_events: the seller events the silver tables imply -> a topic (or its Delta stand-in).
+
+Feeds `seller_risk_stream` in the demo and in tests. With `target.kind: delta`
+(the embedded default) the messages go, with Kafka's columns, to a Delta table
+by an insert-only MERGE on (topic, partition, offset): re-publishing adds
+nothing, and the table stays append-only so a stream reading it never sees a
+rewrite. With `target.kind: kafka` they are produced to the topic (which must exist).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from lakecore.config import JobConfig, StrictModel
+from lakecore.job import JobContext, JobSpec
+from lakecore.schemas import TABLES
+from lakecore.streaming import StreamSource
+from transforms.seller_events import events_from_silver, to_messages
+from transforms.seller_risk_facts import build_seller_orders
+
+
+class PublishParams(StrictModel):
+    target: StreamSource = StreamSource(delta_table="stream.seller_events", topic="seller_events")
+    partitions: int = Field(default=4, ge=1)
+    # Only the last `days` days of events (counted back from the latest one); 0 = all.
+    days: int = Field(default=7, ge=0)
+
+
+class PublishConfig(JobConfig):
+    publish_seller_events: PublishParams
+
+
+def read_or_empty(ctx: JobContext, table: str) -> DataFrame:
+    """silver.<table>, or an empty one with its schema (Olist has no after_sales)."""
+    name = f"silver.{table}"
+    if ctx.lake.exists(name):
+        return ctx.lake.read(name)
+    ctx.log.warning("publish_seller_events: %s does not exist: no events from it", name)
+    return ctx.spark.createDataFrame([], TABLES[table].struct)
+
+
+def run(ctx: JobContext) -> None:
+    p = ctx.job.publish_seller_events
+    lake = ctx.lake
+    seller_orders = build_seller_orders(
+        lake.read("silver.order_items"), lake.read("silver.orders"), lake.read("silver.customers")
+    )
+    optional = {t: read_or_empty(ctx, t) for t in ("after_sales", "reviews", "products")}
+    events = events_from_silver(seller_orders, **optional).persist()
+    try:
+        if p.days:
+            latest = events.agg(F.max("event_ts")).first()[0]
+            events = events.where(
+                F.col("event_ts") > F.lit(latest) - F.expr(f"INTERVAL {p.days} DAYS")
+            )
+        messages = to_messages(events, p.target.topic, p.partitions)
+        target = p.target
+        with ctx.step(f"publish to {target.source_id}"):
+            if target.kind == "kafka":
+                if not target.bootstrap_servers:
+                    raise ValueError("target.kind is kafka but target.bootstrap_servers is empty")
+                rows = messages.count()
+                (
+                    messages.select("key", "value", "partition")
+                    .write.format("kafka")
+                    .option("kafka.bootstrap.servers", target.bootstrap_servers)
+                    .option("topic", target.topic)
+                    .save()
+                )
+            else:
+                lake.merge(
+                    messages,
+                    target.delta_table,
+                    keys=["topic", "partition", "offset"],
+                    update=False,
+                )
+                rows = messages.count()
+    finally:
+        events.unpersist()
+    ctx.run.add(target.source_id, read=rows, written=rows)
+
+
+SPEC = JobSpec(
+    name="publish_seller_events",
+    description="seller events implied by the silver tables -> Kafka topic or its Delta stand-in",
+    config_model=PublishConfig,
+    run=run,
+    reads=(
+        "silver.order_items",
+        "silver.orders",
+        "silver.customers",
+        "silver.after_sales",
+        "silver.reviews",
+        "silver.products",
+    ),
+    writes=("stream.seller_events | kafka:seller_events",),
+)

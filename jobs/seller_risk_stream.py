@@ -1,0 +1,195 @@
+"""seller_risk_stream: seller events (Kafka, or a Delta table) -> real-time velocity features.
+
+Each micro-batch, in one named foreachBatch function (`process_seller_events`):
+
+1. parse every message with an explicit schema; malformed JSON, missing keys,
+   unknown event types and fields of the wrong type get a reason;
+2. valid events older than the watermark (the latest event time seen by the
+   previous batches minus `allowed_lateness_minutes`) get reason `late`;
+3. valid on-time events are inserted into `bronze.seller_events` by MERGE on
+   event_id (a duplicate id counts once), rejected ones into
+   `quarantine.seller_events` by MERGE on (topic, partition, offset);
+4. every (seller, window) the batch touched is recomputed from
+   `bronze.seller_events` (the shared transform `window_features`) and upserted
+   into `gold.seller_risk_realtime` by MERGE, with a spike flag against the
+   seller's daily baseline from `gold.seller_risk_features`;
+5. the new watermark and the batch's counts are stored per batch id.
+
+Every write is keyed, and step 2 reads the watermark the *previous* batch
+stored, so a batch replayed after a crash computes and writes exactly the same
+rows: killed at any moment and restarted, the stream loses and duplicates
+nothing. The checkpoint lives under the lake's checkpoint root per job and source.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import Field
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from lakecore.config import JobConfig, StrictModel
+from lakecore.job import JobContext, JobSpec
+from lakecore.streaming import StreamRunner, StreamSource, checkpoint_root
+from transforms.seller_events import (
+    WINDOW_KEY,
+    aggregate_windows,
+    first_of_each_event,
+    in_windows,
+    parse_events,
+    quarantine_rows,
+    with_late_reason,
+)
+from transforms.seller_risk_training import build_training_set
+
+BRONZE = "bronze.seller_events"
+QUARANTINE = "quarantine.seller_events"
+OUTPUT = "gold.seller_risk_realtime"
+BASELINE = "gold.seller_risk_features"
+
+
+class SellerStreamParams(StrictModel):
+    source: StreamSource = StreamSource(delta_table="stream.seller_events", topic="seller_events")
+    trigger: Literal["available_now", "processing_time"] = "available_now"
+    processing_time: str = "10 seconds"
+    window_minutes: list[int] = Field(default_factory=lambda: [5, 60], min_length=1)
+    allowed_lateness_minutes: int = Field(default=60, ge=0)
+    spike_factor: float = Field(default=3.0, gt=0)
+    spike_min_orders: int = Field(default=5, ge=1)
+
+
+class SellerStreamConfig(JobConfig):
+    seller_risk_stream: SellerStreamParams
+
+
+def with_spike_flag(
+    features: DataFrame, baseline: DataFrame | None, p: SellerStreamParams
+) -> DataFrame:
+    """`baseline_orders` = the seller's 30-day daily order rate from the last daily snapshot
+    strictly before the window's day, scaled to the window; `spike` when orders exceed
+    `spike_factor` x that and at least `spike_min_orders` (no baseline: min orders only)."""
+    if baseline is None:
+        expected = F.lit(None).cast("double")
+        with_base = features.withColumn("baseline_orders", expected)
+    else:
+        labels = features.withColumn("label_ts", F.col("window_start"))
+        snapshots = baseline.select("seller_id", "as_of_date", "orders_30d")
+        joined = build_training_set(labels, snapshots, lag_days=0)
+        daily = F.col("orders_30d") / 30.0
+        with_base = joined.withColumn(
+            "baseline_orders", daily * F.col("window_minutes") / 1440.0
+        ).drop("label_ts", "feature_as_of_date", "orders_30d")
+    over_baseline = F.coalesce(
+        F.col("orders") > p.spike_factor * F.col("baseline_orders"), F.lit(True)
+    )
+    return with_base.withColumn("spike", (F.col("orders") >= p.spike_min_orders) & over_baseline)
+
+
+def process_seller_events(ctx: JobContext, batch: DataFrame, batch_id: int, watermark) -> dict:
+    """One micro-batch, idempotent per batch id; returns the batch's counts.
+
+    read = written + duplicates + quarantined. A duplicate is a valid event whose id
+    is already in bronze from an earlier batch, or repeats within the batch; bronze
+    rows carry the batch that wrote them, so a replay counts the same way.
+    """
+    p = ctx.job.seller_risk_stream
+    lake = ctx.lake
+    events = with_late_reason(parse_events(batch), watermark).persist()
+    try:
+        valid = first_of_each_event(events).withColumn("ingest_batch", F.lit(batch_id))
+        if lake.exists(BRONZE):
+            earlier = lake.read(BRONZE).where(F.col("ingest_batch") < batch_id).select("event_id")
+            valid = valid.join(earlier, on="event_id", how="left_anti")
+        valid = valid.persist()
+        counts = events.agg(
+            F.count(F.lit(1)).alias("read"),
+            F.count_if(F.col("reason").isNull()).alias("valid"),
+            F.count_if(F.col("reason") == "late").alias("late"),
+            F.count_if(F.col("reason").isNotNull()).alias("quarantined"),
+            F.max(F.when(F.col("reason").isNull(), F.col("event_ts"))).alias("max_event_ts"),
+        ).first()
+        written = valid.count()
+        lake.merge(valid, BRONZE, keys=["event_id"], update=False)
+        lake.merge(
+            quarantine_rows(events).withColumn("ingest_batch", F.lit(batch_id)),
+            QUARANTINE,
+            keys=["topic", "partition", "offset"],
+            update=False,
+        )
+        if written:
+            touched = in_windows(valid, p.window_minutes).select(*WINDOW_KEY).distinct()
+            affected = in_windows(lake.read(BRONZE), p.window_minutes).join(
+                F.broadcast(touched), on=list(WINDOW_KEY), how="left_semi"
+            )
+            baseline = lake.read(BASELINE) if lake.exists(BASELINE) else None
+            features = with_spike_flag(aggregate_windows(affected), baseline, p)
+            lake.merge(features, OUTPUT, keys=list(WINDOW_KEY))
+        valid.unpersist()
+        return {
+            "read": counts["read"],
+            "written": written,
+            "duplicates": counts["valid"] - written,
+            "late": counts["late"],
+            "quarantined": counts["quarantined"],
+            "max_event_ts": counts["max_event_ts"],
+        }
+    finally:
+        events.unpersist()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="processing-time trigger only: stop after this many seconds (default: run until killed)",
+    )
+
+
+def run(ctx: JobContext) -> None:
+    p = ctx.job.seller_risk_stream
+    if p.source.kind == "delta" and not ctx.lake.exists(p.source.delta_table):
+        raise ValueError(
+            f"{p.source.delta_table} does not exist: publish events first "
+            "(python -m jobs run publish_seller_events) or set seller_risk_stream.source.kind=kafka"
+        )
+    runner = StreamRunner(
+        ctx.spark,
+        ctx.lake,
+        ctx.spec.name,
+        p.source,
+        checkpoint_root(ctx.lake, ctx.cfg.env.lakehouse.checkpoints),
+        fingerprint={
+            "source": p.source.source_id,
+            "window_minutes": sorted(p.window_minutes),
+            "allowed_lateness_minutes": p.allowed_lateness_minutes,
+        },
+        lateness=timedelta(minutes=p.allowed_lateness_minutes),
+    )
+
+    def process(batch: DataFrame, batch_id: int, watermark) -> dict:
+        return process_seller_events(ctx, batch, batch_id, watermark)
+
+    process.__name__ = "process_seller_events"
+    with ctx.step(f"stream {p.source.source_id} -> {OUTPUT} ({p.trigger})"):
+        totals = runner.run(
+            process, p.trigger, p.processing_time, getattr(ctx.args, "timeout", None)
+        )
+    ctx.run.add(BRONZE, read=totals["read"] - totals["quarantined"], written=totals["written"])
+    ctx.run.add(QUARANTINE, quarantined=totals["quarantined"])
+    ctx.run.extra["duplicates"] = totals["duplicates"]
+    ctx.run.extra["late"] = totals["late"]
+
+
+SPEC = JobSpec(
+    name="seller_risk_stream",
+    description="seller events (Kafka or a Delta table) -> real-time velocity features and spikes",
+    config_model=SellerStreamConfig,
+    run=run,
+    reads=("kafka:seller_events | stream.seller_events", BASELINE),
+    writes=(BRONZE, QUARANTINE, OUTPUT, "ops.stream_progress"),
+    add_arguments=add_arguments,
+)

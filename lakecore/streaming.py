@@ -1,0 +1,301 @@
+"""Structured Streaming plumbing shared by the stream jobs: source, checkpoint, batches, progress.
+
+A stream job gives `StreamRunner` a function `process(batch_df, batch_id, watermark)`
+that writes idempotently (keyed MERGEs) and returns the batch's counts; the
+runner reads the source (Kafka, or a Delta table with Kafka's columns when no
+broker is configured), checkpoints under `<checkpoints>/<job>/<source id>`,
+keeps the event-time watermark per batch id in `ops.stream_progress` (a
+replayed batch sees the same watermark as its first attempt), records each
+batch's counts there, and after each trigger adds the consumer lag (latest
+offsets against processed offsets) from Spark's query progress.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from delta.tables import DeltaTable
+from pydantic import Field
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from lakecore.config import StrictModel
+from lakecore.io import Lakehouse
+
+log = logging.getLogger(__name__)
+
+PROGRESS = "ops.stream_progress"
+KAFKA_COLUMNS = ("key", "value", "topic", "partition", "offset", "timestamp")
+PROGRESS_SCHEMA = T.StructType(
+    [
+        T.StructField("job", T.StringType(), False),
+        T.StructField("source_id", T.StringType(), False),
+        T.StructField("batch_id", T.LongType(), False),
+        T.StructField("processed_at", T.TimestampType(), True),
+        T.StructField("rows_read", T.LongType(), True),
+        T.StructField("rows_written", T.LongType(), True),
+        T.StructField("rows_duplicate", T.LongType(), True),
+        T.StructField("rows_quarantined", T.LongType(), True),
+        T.StructField("rows_late", T.LongType(), True),
+        T.StructField("watermark", T.TimestampType(), True),
+        T.StructField("end_offsets", T.StringType(), True),
+        T.StructField("latest_offsets", T.StringType(), True),
+        T.StructField("consumer_lag", T.LongType(), True),
+        T.StructField("batch_seconds", T.DoubleType(), True),
+    ]
+)
+PROGRESS_KEY = ("job", "source_id", "batch_id")
+
+
+class CheckpointMismatchError(RuntimeError):
+    """The checkpoint was written by a different query; it cannot be resumed."""
+
+
+class StreamSource(StrictModel):
+    """Where a stream job reads raw messages. Without Kafka, a Delta table with Kafka's
+    columns (key, value, topic, partition, offset, timestamp) stands in for the topic."""
+
+    kind: Literal["delta", "kafka"] = "delta"
+    delta_table: str = "stream.events"
+    bootstrap_servers: str = ""
+    topic: str = "events"
+    starting_offsets: Literal["earliest", "latest"] = "earliest"
+    max_offsets_per_trigger: int | None = Field(default=None, ge=1)
+    max_files_per_trigger: int | None = Field(default=None, ge=1)
+
+    @property
+    def source_id(self) -> str:
+        return f"kafka-{self.topic}" if self.kind == "kafka" else f"delta-{self.delta_table}"
+
+    def read(self, spark: SparkSession, lake: Lakehouse) -> DataFrame:
+        if self.kind == "kafka":
+            if not self.bootstrap_servers:
+                raise ValueError("source.kind is kafka but source.bootstrap_servers is empty")
+            reader = (
+                spark.readStream.format("kafka")
+                .option("kafka.bootstrap.servers", self.bootstrap_servers)
+                .option("subscribe", self.topic)
+                .option("startingOffsets", self.starting_offsets)
+                .option("failOnDataLoss", "true")
+            )
+            if self.max_offsets_per_trigger:
+                reader = reader.option("maxOffsetsPerTrigger", self.max_offsets_per_trigger)
+            return reader.load().select(*KAFKA_COLUMNS)
+        reader = spark.readStream.format("delta")
+        if self.max_files_per_trigger:
+            reader = reader.option("maxFilesPerTrigger", self.max_files_per_trigger)
+        return reader.load(lake.path(self.delta_table)).select(*KAFKA_COLUMNS)
+
+
+def checkpoint_root(lake: Lakehouse, configured: str | None) -> str:
+    return configured or f"{lake.root}/_checkpoints"
+
+
+def _as_dict(offsets: Any) -> dict | None:
+    value = json.loads(offsets) if isinstance(offsets, str) else offsets
+    return value if isinstance(value, dict) else None
+
+
+def _offsets_lag(progress: dict[str, Any]) -> tuple[str | None, str | None, int | None]:
+    """(end offsets, latest offsets, consumer lag) of the query's source after a batch.
+
+    For Kafka, lag = sum over partitions of (latest offset - processed end offset);
+    other sources report no lag.
+    """
+    source = (progress.get("sources") or [{}])[0]
+    end, latest = _as_dict(source.get("endOffset")), _as_dict(source.get("latestOffset"))
+    end_text = None if end is None else json.dumps(end, sort_keys=True)
+    if end is None or latest is None or not str(source.get("description", "")).startswith("Kafka"):
+        return end_text, None, None
+    lag = 0
+    for topic, parts in latest.items():
+        for part, off in parts.items():
+            lag += max(0, int(off) - int(end.get(topic, {}).get(part, 0)))
+    return end_text, json.dumps(latest, sort_keys=True), lag
+
+
+class StreamRunner:
+    """Runs one stream job's query: foreachBatch with per-batch watermark and progress."""
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        lake: Lakehouse,
+        job: str,
+        source: StreamSource,
+        checkpoints: str,
+        fingerprint: dict[str, Any],
+        lateness: timedelta,
+    ):
+        self.spark, self.lake, self.job, self.source = spark, lake, job, source
+        self.checkpoint = f"{checkpoints}/{job}/{source.source_id}"
+        self.fingerprint = fingerprint
+        self.lateness = lateness
+        # foreachBatch runs on a py4j callback thread, the lag monitor on the caller's:
+        # one writer at a time on ops.stream_progress (no conflicting Delta commits).
+        self._progress_lock = threading.Lock()
+        self.totals = {"read": 0, "written": 0, "duplicates": 0, "quarantined": 0, "late": 0}
+
+    # ------------------------------------------------------------------ checkpoint
+    def check_checkpoint(self) -> None:
+        """Refuse to resume a checkpoint another query shape wrote (Spark may not notice)."""
+        if "://" in self.checkpoint and not self.checkpoint.startswith("file:"):
+            return  # remote checkpoints: Spark's own compatibility checks only
+        marker = Path(self.checkpoint.removeprefix("file:")) / "_query.json"
+        digest = hashlib.sha256(json.dumps(self.fingerprint, sort_keys=True).encode()).hexdigest()
+        if marker.is_file():
+            stored = json.loads(marker.read_text())
+            if stored["digest"] != digest:
+                raise CheckpointMismatchError(
+                    f"{self.job}: the checkpoint {self.checkpoint} was written by a different "
+                    f"query ({stored['query']}) than this one ({self.fingerprint}); it cannot be "
+                    "resumed. Restore the previous settings, or move the checkpoint away to "
+                    "start this query from its source's starting offsets."
+                )
+            return
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps({"digest": digest, "query": self.fingerprint}, sort_keys=True))
+
+    # ------------------------------------------------------------------ progress
+    def watermark_before(self, batch_id: int) -> datetime | None:
+        """The watermark the latest earlier batch stored (a replay sees the same one)."""
+        if not self.lake.exists(PROGRESS):
+            return None
+        row = (
+            self.lake.read(PROGRESS)
+            .where(
+                (F.col("job") == self.job)
+                & (F.col("source_id") == self.source.source_id)
+                & (F.col("batch_id") < batch_id)
+            )
+            .agg(F.max("watermark"))
+            .first()
+        )
+        return row[0]
+
+    def _record(self, values: dict[str, Any]) -> None:
+        row = {f.name: values.get(f.name) for f in PROGRESS_SCHEMA.fields}
+        df = self.spark.createDataFrame([row], PROGRESS_SCHEMA)
+        self.lake.merge(df, PROGRESS, keys=list(PROGRESS_KEY))
+
+    def _batch(self, process: Callable[..., dict[str, Any]]) -> Callable[[DataFrame, int], None]:
+        def run_batch(batch: DataFrame, batch_id: int) -> None:
+            t0 = time.monotonic()
+            previous = self.watermark_before(batch_id)
+            wm = None if previous is None else F.lit(previous).cast("timestamp")
+            counts = process(batch, batch_id, wm)
+            latest_event = counts.get("max_event_ts")
+            watermark = previous
+            if latest_event is not None:
+                candidate = latest_event - self.lateness
+                watermark = candidate if previous is None else max(previous, candidate)
+            with self._progress_lock:  # the monitor thread writes lag to the same table
+                self._record(
+                    {
+                        "job": self.job,
+                        "source_id": self.source.source_id,
+                        "batch_id": batch_id,
+                        "processed_at": datetime.now(),
+                        "rows_read": counts["read"],
+                        "rows_written": counts["written"],
+                        "rows_duplicate": counts["duplicates"],
+                        "rows_quarantined": counts["quarantined"],
+                        "rows_late": counts["late"],
+                        "watermark": watermark,
+                        "batch_seconds": round(time.monotonic() - t0, 3),
+                    }
+                )
+            for key in self.totals:
+                self.totals[key] += int(counts[key])
+            log.info(
+                "%s batch %d: read %d, written %d, duplicates %d, quarantined %d (late %d), "
+                "watermark %s, %.1fs",
+                self.job,
+                batch_id,
+                counts["read"],
+                counts["written"],
+                counts["duplicates"],
+                counts["quarantined"],
+                counts["late"],
+                watermark,
+                time.monotonic() - t0,
+            )
+
+        run_batch.__name__ = getattr(process, "__name__", "process_batch")
+        return run_batch
+
+    def _record_lag(self, progress: dict[str, Any]) -> None:
+        """Add a finished batch's offsets and consumer lag to its progress row."""
+        end, latest, lag = _offsets_lag(progress)
+        batch_id = progress.get("batchId")
+        if batch_id is None or not self.lake.exists(PROGRESS):
+            return
+        row = self.spark.createDataFrame(
+            [(self.job, self.source.source_id, int(batch_id), end, latest, lag)],
+            "job string, source_id string, batch_id long, end_offsets string, "
+            "latest_offsets string, consumer_lag long",
+        )
+        on = " AND ".join(f"t.{k} = s.{k}" for k in PROGRESS_KEY)
+        (
+            DeltaTable.forPath(self.spark, self.lake.path(PROGRESS))
+            .alias("t")
+            .merge(row.alias("s"), on)
+            .whenMatchedUpdate(
+                set={c: f"s.{c}" for c in ("end_offsets", "latest_offsets", "consumer_lag")}
+            )
+            .execute()
+        )
+
+    # ------------------------------------------------------------------ running
+    def run(
+        self,
+        process: Callable[..., dict[str, Any]],
+        trigger: Literal["available_now", "processing_time"],
+        processing_time: str = "10 seconds",
+        timeout: float | None = None,
+    ) -> dict[str, int]:
+        """Start the query; AvailableNow returns when the backlog is done, processing time
+        runs until `timeout` seconds (None: until the process is stopped)."""
+        self.check_checkpoint()
+        writer = (
+            self.source.read(self.spark, self.lake)
+            .writeStream.queryName(f"{self.job}:{self.source.source_id}")
+            .option("checkpointLocation", self.checkpoint)
+            .foreachBatch(self._batch(process))
+        )
+        if trigger == "available_now":
+            writer = writer.trigger(availableNow=True)
+        else:
+            writer = writer.trigger(processingTime=processing_time)
+        query = writer.start()
+        seen: set[int] = set()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            while query.isActive:
+                query.awaitTermination(2)
+                self._record_new_progress(query, seen)
+                if deadline is not None and time.monotonic() > deadline:
+                    query.stop()
+            query.awaitTermination()  # raises the query's error, if any
+        finally:
+            self._record_new_progress(query, seen)
+        return dict(self.totals)
+
+    def _record_new_progress(self, query, seen: set[int]) -> None:
+        for progress in query.recentProgress:
+            p = progress if isinstance(progress, dict) else json.loads(progress.json)
+            batch_id = p.get("batchId")
+            if batch_id is None or batch_id in seen or not p.get("numInputRows"):
+                continue
+            seen.add(batch_id)
+            with self._progress_lock:
+                self._record_lag(p)

@@ -1,0 +1,138 @@
+"""Seller events: parsing with reasons, lateness, first-of-each-event, tumbling windows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+
+from transforms.seller_events import (
+    aggregate_windows,
+    first_of_each_event,
+    in_windows,
+    parse_events,
+    quarantine_rows,
+    window_features,
+    with_late_reason,
+)
+
+RAW = "key binary, value binary, topic string, partition int, offset long, timestamp timestamp"
+T0 = dt.datetime(2025, 6, 30, 12, 0)
+
+
+def msg(offset, value, partition=0):
+    body = value if isinstance(value, str | type(None)) else json.dumps(value)
+    return (b"k", None if body is None else body.encode(), "t", partition, offset, T0)
+
+
+def ev(event_id, event_type="order_placed", seller="s1", ts="2025-06-30T12:01:00Z", **extra):
+    return {
+        "event_id": event_id,
+        "event_type": event_type,
+        "seller_id": seller,
+        "event_ts": ts,
+        **extra,
+    }
+
+
+def reasons(spark, messages):
+    parsed = parse_events(spark.createDataFrame(messages, RAW))
+    return {r.offset: r.reason for r in parsed.collect()}
+
+
+def test_each_bad_message_gets_its_reason_and_good_ones_none(spark):
+    got = reasons(
+        spark,
+        [
+            msg(0, ev("e0", amount=10.5)),
+            msg(1, "not json"),
+            msg(2, "[1, 2]"),
+            msg(3, None),
+            msg(
+                4,
+                {
+                    "event_type": "order_placed",
+                    "seller_id": "s1",
+                    "event_ts": "2025-06-30T12:00:00Z",
+                },
+            ),
+            msg(5, ev("e5", event_type="teleported")),
+            msg(6, ev("e6", amount="ten")),
+            msg(7, ev("e7", ts="yesterday")),
+            msg(8, ev("e8", event_type="review_posted", score=1)),
+        ],
+    )
+    assert got == {
+        0: None,
+        1: "malformed_json",
+        2: "malformed_json",
+        3: "empty_value",
+        4: "missing_event_id",
+        5: "unknown_event_type",
+        6: "invalid_amount",
+        7: "missing_event_ts",  # an unparseable time is no time at all
+        8: None,
+    }
+
+
+def test_late_events_are_marked_and_first_message_of_an_event_wins(spark):
+    raw = spark.createDataFrame(
+        [
+            msg(0, ev("a", ts="2025-06-30T10:00:00Z")),  # older than the watermark
+            msg(1, ev("b", amount=1.0)),
+            msg(2, ev("b", amount=1.0), partition=1),  # duplicate id, later position
+            msg(3, "oops"),
+        ],
+        RAW,
+    )
+    events = with_late_reason(
+        parse_events(raw), F.lit(dt.datetime(2025, 6, 30, 11, 0)).cast("timestamp")
+    )
+    assert {r.offset: r.reason for r in events.collect()} == {
+        0: "late",
+        1: None,
+        2: None,
+        3: "malformed_json",
+    }
+    firsts = first_of_each_event(events).collect()
+    assert [(r.event_id, r.partition, r.offset) for r in firsts] == [("b", 0, 1)]
+    rejected = sorted((r.offset, r.reason, r.value) for r in quarantine_rows(events).collect())
+    assert rejected[0][:2] == (0, "late") and rejected[1] == (3, "malformed_json", "oops")
+    # No watermark yet: nothing is late.
+    assert all(r.reason != "late" for r in with_late_reason(parse_events(raw), None).collect())
+
+
+def test_windows_align_to_the_epoch_and_aggregate_every_type(spark):
+    events = spark.createDataFrame(
+        [
+            ("s1", "order_placed", dt.datetime(2025, 6, 30, 12, 4, 59), 10.10),
+            ("s1", "order_placed", dt.datetime(2025, 6, 30, 12, 5, 0), 0.2),  # next 5-min window
+            ("s1", "order_cancelled", dt.datetime(2025, 6, 30, 12, 1), None),
+            ("s1", "refund", dt.datetime(2025, 6, 30, 12, 59, 59), 3.0),
+            ("s2", "listing_created", dt.datetime(2025, 6, 30, 13, 0), None),
+        ],
+        "seller_id string, event_type string, event_ts timestamp, amount double",
+    )
+    starts = {(r.window_minutes, r.window_start) for r in in_windows(events, [5]).collect()}
+    assert starts == {
+        (5, dt.datetime(2025, 6, 30, 12, 0)),
+        (5, dt.datetime(2025, 6, 30, 12, 5)),
+        (5, dt.datetime(2025, 6, 30, 12, 55)),
+        (5, dt.datetime(2025, 6, 30, 13, 0)),
+    }
+    hour = window_features(events, [60]).where("seller_id = 's1'").first()
+    assert (hour.window_start, hour.window_end) == (
+        dt.datetime(2025, 6, 30, 12),
+        dt.datetime(2025, 6, 30, 13),
+    )
+    assert (hour.orders, hour.cancellations, hour.refunds, hour.events) == (2, 1, 1, 4)
+    assert hour.gmv == Decimal("10.30")  # cents: exact
+    # Aggregating all windows at once equals aggregating the rows of each window.
+    assert_df_equality(
+        window_features(events, [5, 60]),
+        aggregate_windows(in_windows(events, [5, 60])),
+        ignore_row_order=True,
+    )
