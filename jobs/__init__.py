@@ -13,6 +13,7 @@ JOB_MODULES = (
     "jobs.ingest",
     "jobs.conform",
     "jobs.seller_risk_features",
+    "jobs.walmart_inventory",
     "jobs.inventory_reconciliation",
 )
 

@@ -164,7 +164,7 @@ def quarantine(ctx: JobContext, events: DataFrame, counts: DataFrame) -> int:
     bad = bad_events.unionByName(bad_counts).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         n = bad.count()
-        if n or ctx.lake.exists(QUARANTINE):
+        if n:
             ctx.lake.merge(bad, QUARANTINE, ["table", "record_key"], changed_only=True)
     finally:
         bad.unpersist()
