@@ -67,7 +67,9 @@ def _measures() -> list[Column]:
 
 def _finish(df: DataFrame, grain: str, key: Column, rank: Column | None = None) -> DataFrame:
     book_value = F.col("book_value")
-    shrink_rate = F.when(book_value > 0, F.col("shrink_value") / book_value)
+    shrink_rate = F.when(
+        book_value > 0, F.col("shrink_value").cast("double") / book_value.cast("double")
+    )
     return df.select(
         F.col("count_date").alias("metric_date"),
         F.lit(grain).alias("grain"),
