@@ -51,7 +51,8 @@ def status(
 ) -> Column:
     outside = is_outside(variance, book, bp, min_units)
     return (
-        F.when(~outside, F.lit("MATCH"))
+        F.when(outside.isNull(), F.lit(None).cast("string"))  # no tolerance: no verdict
+        .when(~outside, F.lit("MATCH"))
         .when(_col(variance) < 0, F.lit("SHRINK"))
         .otherwise(F.lit("OVERAGE"))
     )
