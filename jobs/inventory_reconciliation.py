@@ -103,6 +103,19 @@ def _in_days(column: str, days: list[date]) -> str:
     return f"{column} IN ({', '.join(repr(str(d)) for d in days)})"
 
 
+def sync_ledger(ctx: JobContext) -> None:
+    """The ledger's `recon:` rows become exactly gold.inventory_adjustments (MERGE on the
+    count's event id). Every run does it: `conform` rewrites silver from bronze."""
+    if not ctx.lake.exists(ADJUSTMENTS):
+        return
+    with ctx.step(f"MERGE adjustments into {EVENTS}"):
+        ledger = adjustments_as_events(ctx.lake.read(ADJUSTMENTS))
+        n = ctx.lake.merge(
+            ledger, EVENTS, ["event_id"], changed_only=True, delete_unmatched=OWN_LEDGER_ROWS
+        )
+        ctx.run.add(f"{EVENTS} (adjustments)", written=n)
+
+
 def publish_day_slices(ctx: JobContext, days: list[date]) -> None:
     """Adjustments, ledger, alerts and accuracy of the count days this run touched."""
     section = ctx.job.inventory_reconciliation
@@ -114,12 +127,7 @@ def publish_day_slices(ctx: JobContext, days: list[date]) -> None:
     ])  # fmt: skip
     n = ctx.lake.overwrite_where(adjustments, ADJUSTMENTS, _in_days("count_date", days))
     ctx.run.add(ADJUSTMENTS, written=n)
-    with ctx.step(f"MERGE adjustments into {EVENTS}"):
-        ledger = adjustments_as_events(ctx.lake.read(ADJUSTMENTS))
-        n = ctx.lake.merge(
-            ledger, EVENTS, ["event_id"], changed_only=True, delete_unmatched=OWN_LEDGER_ROWS
-        )
-        ctx.run.add(f"{EVENTS} (adjustments)", written=n)
+    sync_ledger(ctx)
     alerts = build_alerts(day_slice)
     ctx.gate(alerts, ALERTS, [
         Check.unique("count_id", "alert_type"), Check.in_set("alert_type", ALERT_TYPES),
@@ -198,6 +206,7 @@ def reconcile_day(ctx: JobContext, day: date) -> None:
         if n == 0:
             ctx.log.info("%s: %s: no new count and no late event: nothing to reconcile", NAME, day)
             ctx.run.add(DISCREPANCIES, written=0)
+            sync_ledger(ctx)
             return
         discrepancies = build_discrepancies(reconciled, *stamp)
         ctx.gate(discrepancies, DISCREPANCIES, [
