@@ -15,6 +15,8 @@ JOB_MODULES = (
     "jobs.seller_risk_features",
     "jobs.publish_seller_events",
     "jobs.seller_risk_stream",
+    "jobs.walmart_inventory",
+    "jobs.inventory_reconciliation",
 )
 
 

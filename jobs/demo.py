@@ -34,6 +34,9 @@ def run_demo(registry: dict[str, JobSpec], args: argparse.Namespace) -> int:
         ns.source, ns.path, ns.tables = (extra[0] if extra else None), None, None
         ns.overrides = _overrides_for(registry[name], args.overrides)
         run_job(registry[name], ns)
-    cfg = load_run_config("query", JobConfig, args.env, args.overrides, args.conf_dir)
+    # Only the environment's keys: a job key (`generate_demo_data.orders=...`) is
+    # unknown to the summary's config and would stop the demo after all its work.
+    env_only = [o for o in args.overrides if o.startswith("env.")]
+    cfg = load_run_config("query", JobConfig, args.env, env_only, args.conf_dir)
     print_table_summary(Lakehouse(get_spark(cfg, "summary"), cfg.lake_root))
     return 0

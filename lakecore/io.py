@@ -124,10 +124,17 @@ class Lakehouse:
         keys: Sequence[str],
         partition_by: Sequence[str] = (),
         update: bool = True,
+        *,
+        changed_only: bool = False,
+        delete_unmatched: str | None = None,
     ) -> int:
         """Upsert on `keys` (null-safe); a re-run with the same input changes nothing.
 
         The source must be unique on `keys` (Delta fails a MERGE otherwise).
+        `changed_only`: a matched row is rewritten only when a column differs, so
+        re-merging a table's current rows rewrites no file. `delete_unmatched`: a
+        predicate over the target (alias `t`); target rows matching it that the
+        source lacks are deleted, i.e. that slice of the table becomes the source.
         """
         if not self.exists(name):
             writer = df.write.format("delta").mode("overwrite")
@@ -138,8 +145,12 @@ class Lakehouse:
         cond = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         builder = target.alias("t").merge(df.alias("s"), cond)
         if update:
-            builder = builder.whenMatchedUpdateAll()
+            others = [c for c in df.columns if c not in keys]
+            changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in others)
+            builder = builder.whenMatchedUpdateAll(changed if changed_only and changed else None)
         builder = builder.whenNotMatchedInsertAll()
+        if delete_unmatched is not None:
+            builder = builder.whenNotMatchedBySourceDelete(delete_unmatched)
         return self._timed_write(name, f"merge on {list(keys)}", builder.execute)
 
     def _timed_write(self, name: str, how: str, action) -> int:
