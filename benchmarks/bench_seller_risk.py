@@ -42,7 +42,7 @@ GROUP BY i.seller_id, CAST(o.purchased_at AS DATE)
 
 def run_job(workdir: Path, *args: str, master: str, driver_memory: str) -> float:
     sets = [
-        f"--set=env.spark.conf.spark.driver.memory={driver_memory}",
+        f"--set=spark.driver_memory={driver_memory}",
         f"--set=env.lakehouse.root={workdir / 'lake'}",
         f"--set=env.lakehouse.landing={workdir / 'landing'}",
         f"--set=env.spark.master={master}",
@@ -62,12 +62,13 @@ def rollup_times(workdir: Path, repeat: int, master: str, driver_memory: str) ->
     from lakecore.session import get_spark
 
     cfg = load_run_config(
-        "seller_risk_features",
+        "query",
         JobConfig,
         overrides=[
             f"env.lakehouse.root={workdir / 'lake'}",
             f"env.spark.master={master}",
-            f"env.spark.conf.spark.driver.memory={driver_memory}",
+            f"spark.driver_memory={driver_memory}",
+            "spark.shuffle_partitions=8",
         ],
     )
     spark = get_spark(cfg, "bench_rollup")
