@@ -24,6 +24,20 @@ INVENTORY_EVENT_TYPES = (
     "RESERVE",
     "RELEASE",
 )
+# What each ledger event type does to a (location, sku): on-hand units move by
+# sign x quantity; RESERVE/RELEASE (buy online, pick up in store) move units
+# between available and reserved and leave on-hand as it is.
+ON_HAND_SIGN = {
+    "RESTOCK": 1,
+    "RETURN": 1,
+    "TRANSFER_IN": 1,
+    "ADJUSTMENT": 1,
+    "SALE": -1,
+    "TRANSFER_OUT": -1,
+    "RESERVE": 0,
+    "RELEASE": 0,
+}
+RESERVED_SIGN = {"RESERVE": 1, "RELEASE": -1}
 INVENTORY_SOURCES = ("POS", "ONLINE", "WAREHOUSE", "RFID")
 COUNT_METHODS = ("RFID", "CYCLE")
 INTERACTION_TYPES = ("view", "cart", "purchase", "rating")

@@ -6,11 +6,26 @@ import os
 from pathlib import Path
 
 import pytest
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from lakecore.cli import main as cli_main
 from lakecore.config import JobConfig, load_run_config
 from lakecore.io import Lakehouse
+from lakecore.schemas import TABLES
 from lakecore.session import get_spark
+
+
+def silver(spark, table: str, rows: list[dict]):
+    """A silver table from dicts of plain values: every column of its canonical schema,
+    missing keys null, values cast from their text like SQL (in the session time zone)."""
+    names = TABLES[table].names
+    raw = spark.createDataFrame(
+        [tuple(None if r.get(c) is None else str(r[c]) for c in names) for r in rows],
+        T.StructType([T.StructField(c, T.StringType()) for c in names]),
+    )
+    return raw.select(*[F.col(c).cast(TABLES[table].type_of(c)).alias(c) for c in names])
+
 
 # Settings every test run shares: few partitions, no UI, tiny Delta log reads.
 TEST_ENV_OVERRIDES = [

@@ -12,20 +12,11 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from lakecore.schemas import INVENTORY_EVENT_TYPES, TABLES
+from lakecore.schemas import INVENTORY_EVENT_TYPES, ON_HAND_SIGN, RESERVED_SIGN, TABLES
 
 # Adjustments this job writes back to the ledger: `recon:<count_id>`. Their effect is
 # carried by the snapshot chain, so the replay skips them (never counted twice).
 RECON_PREFIX = "recon:"
-ON_HAND_SIGN = {
-    "RESTOCK": 1,
-    "RETURN": 1,
-    "TRANSFER_IN": 1,
-    "ADJUSTMENT": 1,
-    "SALE": -1,
-    "TRANSFER_OUT": -1,
-}
-RESERVED_SIGN = {"RESERVE": 1, "RELEASE": -1}
 EVENT_COLUMNS = tuple(TABLES["inventory_events"].names)
 PAIR = ("location_id", "sku")
 

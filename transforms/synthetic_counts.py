@@ -12,19 +12,11 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from lakecore.schemas import ON_HAND_SIGN
 from transforms.synthetic_core import DAY_S, DemoParams, even_offset, hex_id, uniform
 
-# How physical on-hand moves per event type; RESERVE/RELEASE only hold stock.
-SIGN = {
-    "RESTOCK": 1,
-    "RETURN": 1,
-    "TRANSFER_IN": 1,
-    "ADJUSTMENT": 1,
-    "SALE": -1,
-    "TRANSFER_OUT": -1,
-    "RESERVE": 0,
-    "RELEASE": 0,
-}
+# How physical on-hand moves per event type (the ledger's own definition).
+SIGN = ON_HAND_SIGN
 DRIFT_MIN_UNITS = 3
 DRIFT_MIN_SHARE = 0.10  # |drift| >= max(3, ceil(10% of on-hand)): far outside any tolerance
 SHRINK_SHARE = 0.8  # most drift is shrink (negative)

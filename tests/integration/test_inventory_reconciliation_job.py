@@ -7,11 +7,9 @@ import datetime as dt
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from lakecore.io import Lakehouse
-from lakecore.schemas import TABLES
-from tests.conftest import run_cli
+from tests.conftest import run_cli, silver
 
 pytestmark = pytest.mark.integration
 
@@ -24,15 +22,6 @@ GOLD = (
     "gold.inventory_alerts",
 )
 D1, D2 = "2025-06-01", "2025-06-02"
-
-
-def silver(spark, table, rows):
-    names = TABLES[table].names
-    raw = spark.createDataFrame(
-        [tuple(None if r.get(c) is None else str(r[c]) for c in names) for r in rows],
-        T.StructType([T.StructField(c, T.StringType()) for c in names]),
-    )
-    return raw.select(*[F.col(c).cast(TABLES[table].type_of(c)).alias(c) for c in names])
 
 
 def ev(event_id, sku, etype, qty, at, arrived=None, source="POS"):

@@ -9,24 +9,13 @@ from pathlib import Path
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from lakecore.io import Lakehouse
-from lakecore.schemas import TABLES
-from tests.conftest import run_cli
+from tests.conftest import run_cli, silver
 
 pytestmark = pytest.mark.integration
 
 OUT = "gold.seller_risk_features"
-
-
-def silver(spark, table, rows):
-    names = TABLES[table].names
-    raw = spark.createDataFrame(
-        [tuple(None if r.get(c) is None else str(r[c]) for c in names) for r in rows],
-        T.StructType([T.StructField(c, T.StringType()) for c in names]),
-    )
-    return raw.select(*[F.col(c).cast(TABLES[table].type_of(c)).alias(c) for c in names])
 
 
 def _order(oid, seller, day, customer, status="delivered", price=10.0):

@@ -6,10 +6,9 @@ import datetime as dt
 
 import pytest
 from chispa import assert_df_equality
-from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakecore.schemas import TABLES
+from tests.conftest import silver
 from transforms.seller_risk_facts import (
     build_case_facts,
     build_review_facts,
@@ -18,15 +17,6 @@ from transforms.seller_risk_facts import (
 )
 
 EPOCH = dt.date(1970, 1, 1)
-
-
-def silver(spark, table, rows):
-    names = TABLES[table].names
-    raw = spark.createDataFrame(
-        [tuple(None if r.get(c) is None else str(r[c]) for c in names) for r in rows],
-        T.StructType([T.StructField(c, T.StringType()) for c in names]),
-    )
-    return raw.select(*[F.col(c).cast(TABLES[table].type_of(c)).alias(c) for c in names])
 
 
 def day(iso: str) -> int:

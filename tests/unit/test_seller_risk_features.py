@@ -16,22 +16,12 @@ from chispa import assert_approx_df_equality
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakecore.schemas import TABLES
+from tests.conftest import silver
 from transforms.seller_risk import build_seller_risk_features
 from transforms.seller_risk_facts import build_seller_orders
 from transforms.seller_risk_measures import RiskParams
 
 D = date(2025, 6, 30)
-
-
-def silver(spark, table, rows):
-    """A silver table from dicts of strings (cast like SQL, in the session time zone)."""
-    names = TABLES[table].names
-    raw = spark.createDataFrame(
-        [tuple(None if r.get(c) is None else str(r[c]) for c in names) for r in rows],
-        T.StructType([T.StructField(c, T.StringType()) for c in names]),
-    )
-    return raw.select(*[F.col(c).cast(TABLES[table].type_of(c)).alias(c) for c in names])
 
 
 def item(order_id, seller, price, freight, limit, n=1, product="p1"):

@@ -11,9 +11,8 @@ from datetime import date
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
-from lakecore.schemas import TABLES
+from tests.conftest import silver
 from transforms.seller_risk import build_seller_risk_features
 from transforms.seller_risk_facts import build_seller_orders
 from transforms.seller_risk_measures import RiskParams
@@ -21,15 +20,6 @@ from transforms.seller_risk_measures import RiskParams
 D, NEXT = date(2025, 6, 30), date(2025, 7, 1)
 AFTER = "2025-07-01 00:00:00"  # the first instant after D
 PARAMS = RiskParams(min_category_items=1)
-
-
-def silver(spark, table, rows):
-    names = TABLES[table].names
-    raw = spark.createDataFrame(
-        [tuple(None if r.get(c) is None else str(r[c]) for c in names) for r in rows],
-        T.StructType([T.StructField(c, T.StringType()) for c in names]),
-    )
-    return raw.select(*[F.col(c).cast(TABLES[table].type_of(c)).alias(c) for c in names])
 
 
 def item(order_id, price, limit):
