@@ -17,6 +17,8 @@ JOB_MODULES = (
     "jobs.seller_risk_stream",
     "jobs.walmart_inventory",
     "jobs.inventory_reconciliation",
+    "jobs.publish_inventory_events",
+    "jobs.inventory_stream",
 )
 
 

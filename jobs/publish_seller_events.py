@@ -16,8 +16,8 @@ from pyspark.sql import functions as F
 from lakecore.config import JobConfig, StrictModel
 from lakecore.job import JobContext, JobSpec
 from lakecore.schemas import TABLES
-from lakecore.streaming import StreamSource
-from transforms.seller_events import events_from_silver, to_messages
+from lakecore.streaming import StreamSource, publish
+from transforms.seller_events import events_from_silver, to_seller_messages
 from transforms.seller_risk_facts import build_seller_orders
 
 
@@ -55,31 +55,12 @@ def run(ctx: JobContext) -> None:
             events = events.where(
                 F.col("event_ts") > F.lit(latest) - F.expr(f"INTERVAL {p.days} DAYS")
             )
-        messages = to_messages(events, p.target.topic, p.partitions)
-        target = p.target
-        with ctx.step(f"publish to {target.source_id}"):
-            if target.kind == "kafka":
-                if not target.bootstrap_servers:
-                    raise ValueError("target.kind is kafka but target.bootstrap_servers is empty")
-                rows = messages.count()
-                (
-                    messages.select("key", "value", "partition")
-                    .write.format("kafka")
-                    .option("kafka.bootstrap.servers", target.bootstrap_servers)
-                    .option("topic", target.topic)
-                    .save()
-                )
-            else:
-                lake.merge(
-                    messages,
-                    target.delta_table,
-                    keys=["topic", "partition", "offset"],
-                    update=False,
-                )
-                rows = messages.count()
+        messages = to_seller_messages(events, p.target.topic, p.partitions)
+        with ctx.step(f"publish to {p.target.source_id}"):
+            rows = publish(lake, messages, p.target)
     finally:
         events.unpersist()
-    ctx.run.add(target.source_id, read=rows, written=rows)
+    ctx.run.add(p.target.source_id, read=rows, written=rows)
 
 
 SPEC = JobSpec(

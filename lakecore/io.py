@@ -153,6 +153,32 @@ class Lakehouse:
             builder = builder.whenNotMatchedBySourceDelete(delete_unmatched)
         return self._timed_write(name, f"merge on {list(keys)}", builder.execute)
 
+    def accumulate(
+        self,
+        df: DataFrame,
+        name: str,
+        keys: Sequence[str],
+        set_exprs: dict[str, str],
+        condition: str,
+    ) -> int:
+        """MERGE where a matched row becomes `set_exprs` (SQL over the target `t` and the
+        source `s`) when `condition` holds, and an unmatched source row is inserted as is.
+
+        For running totals kept idempotent by a guard: e.g. `condition` =
+        `t.last_batch_id < s.last_batch_id` applies a micro-batch's increments once.
+        """
+        if not self.exists(name):
+            return self.merge(df, name, keys)
+        cond = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+        builder = (
+            DeltaTable.forPath(self.spark, self.path(name))
+            .alias("t")
+            .merge(df.alias("s"), cond)
+            .whenMatchedUpdate(condition, set=set_exprs)
+            .whenNotMatchedInsertAll()
+        )
+        return self._timed_write(name, f"accumulate on {list(keys)}", builder.execute)
+
     def _timed_write(self, name: str, how: str, action) -> int:
         start = time.monotonic()
         action()

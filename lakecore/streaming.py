@@ -134,7 +134,7 @@ class StreamRunner:
         source: StreamSource,
         checkpoints: str,
         fingerprint: dict[str, Any],
-        lateness: timedelta,
+        lateness: timedelta | None,
     ):
         self.spark, self.lake, self.job, self.source = spark, lake, job, source
         self.checkpoint = f"{checkpoints}/{job}/{source.source_id}"
@@ -167,8 +167,9 @@ class StreamRunner:
 
     # ------------------------------------------------------------------ progress
     def watermark_before(self, batch_id: int) -> datetime | None:
-        """The watermark the latest earlier batch stored (a replay sees the same one)."""
-        if not self.lake.exists(PROGRESS):
+        """The watermark the latest earlier batch stored (a replay sees the same one);
+        None for a job without event-time lateness."""
+        if self.lateness is None or not self.lake.exists(PROGRESS):
             return None
         row = (
             self.lake.read(PROGRESS)
@@ -195,7 +196,7 @@ class StreamRunner:
             counts = process(batch, batch_id, wm)
             latest_event = counts.get("max_event_ts")
             watermark = previous
-            if latest_event is not None:
+            if latest_event is not None and self.lateness is not None:
                 candidate = latest_event - self.lateness
                 watermark = candidate if previous is None else max(previous, candidate)
             with self._progress_lock:  # the monitor thread writes lag to the same table
@@ -299,3 +300,29 @@ class StreamRunner:
             seen.add(batch_id)
             with self._progress_lock:
                 self._record_lag(p)
+
+
+def publish(lake: Lakehouse, messages: DataFrame, target: StreamSource) -> int:
+    """Write Kafka-shaped `messages` to the target topic, or to its Delta stand-in.
+
+    Kafka: produced to the topic (which must exist), partition as given. Delta: an
+    insert-only MERGE on (topic, partition, offset), so re-publishing adds nothing
+    and the table stays append-only (a stream reading it never sees a rewrite).
+    Returns the number of messages.
+    """
+    rows = messages.count()
+    if target.kind == "kafka":
+        if not target.bootstrap_servers:
+            raise ValueError("target.kind is kafka but target.bootstrap_servers is empty")
+        (
+            messages.select("key", "value", "partition")
+            .write.format("kafka")
+            .option("kafka.bootstrap.servers", target.bootstrap_servers)
+            .option("topic", target.topic)
+            .save()
+        )
+    else:
+        lake.merge(
+            messages, target.delta_table, keys=["topic", "partition", "offset"], update=False
+        )
+    return rows

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+
+from transforms.messages import SOURCE_COLUMNS, first_of_each, parse_messages, to_messages
 
 EVENT_TYPES = (
     "order_placed",
@@ -42,7 +44,6 @@ EVENT_SCHEMA = T.StructType(
 )
 EVENT_COLUMNS = tuple(EVENT_SCHEMA.fieldNames())
 REQUIRED = ("event_id", "event_type", "seller_id", "event_ts")
-SOURCE_COLUMNS = ("topic", "partition", "offset")
 # bronze.seller_events: the event, where it came from and when the broker got it.
 BRONZE_COLUMNS = (*EVENT_COLUMNS, *SOURCE_COLUMNS, "received_at")
 QUARANTINE_COLUMNS = ("reason", "value", *SOURCE_COLUMNS, "received_at", "event_id", "event_ts")
@@ -58,43 +59,9 @@ COUNTED = (
 )
 
 
-def _reason(value: Column, parsed: Column) -> Column:
-    """Why a message is not a valid event (first reason wins), or null when it is."""
-    variant = F.try_parse_json(value)
-    is_object = F.coalesce(
-        F.startswith(F.schema_of_variant(variant), F.lit("OBJECT")), F.lit(False)
-    )
-    checks = [(value.isNull(), "empty_value"), (~is_object, "malformed_json")]
-    checks += [(parsed[c].isNull(), f"missing_{c}") for c in REQUIRED]
-    checks.append((~parsed["event_type"].isin(*EVENT_TYPES), "unknown_event_type"))
-    # Present in the JSON but not of the field's type (from_json would null it silently).
-    for field in EVENT_SCHEMA.fields:
-        raw = F.try_variant_get(variant, f"$.{field.name}", "string")
-        checks.append((raw.isNotNull() & parsed[field.name].isNull(), f"invalid_{field.name}"))
-    reason = F.lit(None).cast("string")
-    for condition, name in reversed(checks):
-        reason = F.when(condition, F.lit(name)).otherwise(reason)
-    return reason
-
-
 def parse_events(raw: DataFrame) -> DataFrame:
     """Every raw message once: its event fields, source position and `reason` (null = valid)."""
-    value = F.col("value").cast("string")
-    parsed = F.from_json(value, EVENT_SCHEMA)
-    return raw.select(
-        value.alias("value"),
-        F.col("topic"),
-        F.col("partition"),
-        F.col("offset"),
-        F.col("timestamp").alias("received_at"),
-        parsed.alias("e"),
-    ).select(
-        *[F.col(f"e.{c}").alias(c) for c in EVENT_COLUMNS],
-        *SOURCE_COLUMNS,
-        "received_at",
-        "value",
-        _reason(F.col("value"), F.col("e")).alias("reason"),
-    )
+    return parse_messages(raw, EVENT_SCHEMA, REQUIRED, {"event_type": EVENT_TYPES})
 
 
 def with_late_reason(events: DataFrame, watermark: Column | None) -> DataFrame:
@@ -107,13 +74,7 @@ def with_late_reason(events: DataFrame, watermark: Column | None) -> DataFrame:
 
 def first_of_each_event(events: DataFrame) -> DataFrame:
     """Valid events, one row per event_id: the earliest message (lowest partition, offset)."""
-    first = Window.partitionBy("event_id").orderBy("partition", "offset")
-    return (
-        events.where(F.col("reason").isNull())
-        .withColumn("_n", F.row_number().over(first))
-        .where("_n = 1")
-        .select(*BRONZE_COLUMNS)
-    )
+    return first_of_each(events, "event_id", BRONZE_COLUMNS)
 
 
 def quarantine_rows(events: DataFrame) -> DataFrame:
@@ -244,21 +205,6 @@ def events_from_silver(
     )
 
 
-def to_messages(events: DataFrame, topic: str, partitions: int) -> DataFrame:
-    """Kafka-shaped rows (key = seller_id, JSON value) with the partition Kafka's key hashing
-    would pick in spirit (a seller always in one partition) and offsets in event-time order."""
-    in_order = Window.partitionBy("partition").orderBy("event_ts", "event_id")
-    return (
-        events.withColumn("partition", F.pmod(F.hash("seller_id"), F.lit(partitions)).cast("int"))
-        .withColumn("offset", (F.row_number().over(in_order) - 1).cast("long"))
-        .select(
-            F.col("seller_id").cast("binary").alias("key"),
-            F.to_json(F.struct(*EVENT_COLUMNS), {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"})
-            .cast("binary")
-            .alias("value"),
-            F.lit(topic).alias("topic"),
-            "partition",
-            "offset",
-            F.col("event_ts").alias("timestamp"),
-        )
-    )
+def to_seller_messages(events: DataFrame, topic: str, partitions: int) -> DataFrame:
+    """Kafka-shaped rows, key seller_id: a seller's events stay in order in one partition."""
+    return to_messages(events, EVENT_SCHEMA, "seller_id", topic, partitions)

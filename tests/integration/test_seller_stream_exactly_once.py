@@ -13,23 +13,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
-from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 from pyspark.sql import functions as F
 
 from jobs.seller_risk_stream import SellerStreamParams, with_spike_flag
 from lakecore.config import PROJECT_ROOT
 from lakecore.io import Lakehouse
+from tests.stream_helpers import produce, run_until_killed
 from transforms.seller_events import EVENT_SCHEMA, window_features
 
 pytestmark = pytest.mark.integration
@@ -71,24 +67,6 @@ def plan_messages(seed: int = 7) -> list[tuple[str, str | None, str]]:
     return out
 
 
-def produce(servers: str, messages) -> dict[tuple[int, int], str]:
-    """Produce in order; return (partition, offset) -> kind."""
-    admin = AdminClient({"bootstrap.servers": servers})
-    for future in admin.create_topics([NewTopic(TOPIC, num_partitions=3)]).values():
-        future.result(timeout=30)
-    positions: dict[tuple[int, int], str] = {}
-    producer = Producer({"bootstrap.servers": servers, "enable.idempotence": True, "linger.ms": 5})
-    for key, value, kind in messages:
-
-        def delivered(err, m, kind=kind):
-            assert err is None, err
-            positions[(m.partition(), m.offset())] = kind
-
-        producer.produce(TOPIC, key=key, value=value, on_delivery=delivered)
-    assert producer.flush(60) == 0
-    return positions
-
-
 def job_command(lake_root: Path, servers: str, *extra: str) -> list[str]:
     sets = {
         "env.lakehouse.root": str(lake_root),
@@ -103,36 +81,10 @@ def job_command(lake_root: Path, servers: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "jobs", "run", "seller_risk_stream", *args, *extra]
 
 
-def run_until_killed(cmd: list[str], log: Path, kill_after: str, occurrence: int) -> None:
-    """Start the job; SIGKILL its process group when `kill_after` has appeared `occurrence` times."""
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            cmd, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    deadline = time.monotonic() + 600
-    try:
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, (
-                f"job exited early ({proc.returncode}):\n{log.read_text()[-3000:]}"
-            )
-            if log.read_text(errors="replace").count(kill_after) >= occurrence:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(30)
-                return
-            time.sleep(0.05)
-        raise AssertionError(
-            f"never saw {kill_after!r} {occurrence} times:\n{log.read_text()[-3000:]}"
-        )
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(30)
-
-
 def test_killed_twice_mid_batch_then_resumed_loses_and_duplicates_nothing(spark, kafka, tmp_path):
     servers = kafka.bootstrap_servers
     messages = plan_messages()
-    positions = produce(servers, messages)
+    positions = produce(servers, TOPIC, 3, messages)
     lake_root = tmp_path / "lake"
 
     # Kill 1: a batch has written bronze but not gold. Kill 2: the same, a later batch.

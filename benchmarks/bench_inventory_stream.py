@@ -1,0 +1,271 @@
+"""Streaming benchmark: Kafka -> gold.inventory_book_current throughput and end-to-end latency.
+
+    python benchmarks/bench_inventory_stream.py --events 2000000 --rate 5000 --duration 120
+
+Starts a real single-node Kafka broker (KRaft, 127.0.0.1) and runs the
+`inventory_stream` job in a child process, exactly as `python -m jobs run`
+would, on a topic of `--partitions` partitions with ledger events over 5,150
+locations x `--skus` SKUs.
+
+1. Throughput: `--events` events are produced up front (the backlog); the job
+   drains them with AvailableNow and `--max-offsets` per micro-batch. Sustained
+   throughput = events / (time from the first batch's start to the last batch's
+   commit), from the job's own `ops.stream_progress` rows, so JVM start-up is
+   not counted.
+2. Latency: a producer sends `--rate` events/s for `--duration` s while the job
+   runs with a processing-time trigger. An event's end-to-end latency = the
+   time its batch committed the gold MERGE (`processed_at`) - the time it was
+   produced (its Kafka timestamp). p50/p95/max over all events, and the largest
+   consumer lag any batch recorded.
+
+Results: benchmarks/results/inventory_stream.json (and printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "benchmarks" / "results"
+TOPIC_BACKLOG, TOPIC_STEADY = "inventory_backlog", "inventory_steady"
+MOVES = ["SALE"] * 6 + ["RETURN", "RESTOCK", "RESERVE", "RELEASE", "TRANSFER_IN", "TRANSFER_OUT"]
+
+
+def locations() -> list[str]:
+    return [f"ST{i:04d}" for i in range(5000)] + [f"DC{i:03d}" for i in range(150)]
+
+
+def make_event(rng: random.Random, i: int, locs: list[str], skus: int, prefix: str) -> tuple:
+    loc = rng.choice(locs)
+    etype = rng.choice(MOVES)
+    value = json.dumps(
+        {
+            "event_id": f"{prefix}{i}",
+            "location_id": loc,
+            "sku": f"SKU{rng.randrange(skus):05d}",
+            "event_type": etype,
+            "quantity": rng.randint(1, 5),
+            "source": "POS",
+            "event_ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        }
+    )
+    return loc, value
+
+
+def create_topic(servers: str, topic: str, partitions: int) -> None:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": servers})
+    for future in admin.create_topics([NewTopic(topic, num_partitions=partitions)]).values():
+        future.result(timeout=30)
+
+
+def producer(servers: str):
+    from confluent_kafka import Producer
+
+    return Producer(
+        {
+            "bootstrap.servers": servers,
+            "linger.ms": 20,
+            "batch.num.messages": 10000,
+            "queue.buffering.max.messages": 1000000,
+            "compression.type": "lz4",
+        }
+    )
+
+
+def produce_backlog(servers: str, n: int, skus: int) -> float:
+    """Produce n events as fast as the client can; returns events/s."""
+    rng, locs, p = random.Random(1), locations(), producer(servers)
+    t0 = time.monotonic()
+    for i in range(n):
+        key, value = make_event(rng, i, locs, skus, "b")
+        while True:
+            try:
+                p.produce(TOPIC_BACKLOG, key=key, value=value)
+                break
+            except BufferError:
+                p.poll(0.05)
+        if i % 10000 == 0:
+            p.poll(0)
+    assert p.flush(120) == 0
+    return n / (time.monotonic() - t0)
+
+
+def produce_steady(servers: str, rate: int, duration: float, skus: int, stop: threading.Event):
+    """`rate` events/s in 100 ms ticks for `duration` s; returns the number produced."""
+    rng, locs, p = random.Random(2), locations(), producer(servers)
+    sent, t0, tick = 0, time.monotonic(), 0.1
+    while not stop.is_set() and time.monotonic() - t0 < duration:
+        due = int((time.monotonic() - t0) * rate)
+        for i in range(sent, due):
+            key, value = make_event(rng, i, locs, skus, "s")
+            p.produce(TOPIC_STEADY, key=key, value=value)
+        sent = max(sent, due)
+        p.poll(0)
+        time.sleep(tick)
+    p.flush(60)
+    return sent
+
+
+def job_command(lake: Path, servers: str, topic: str, args, *extra: str) -> list[str]:
+    sets = {
+        "env.lakehouse.root": str(lake),
+        "env.spark.master": args.master,
+        "spark.driver_memory": args.driver_memory,
+        "inventory_stream.source.kind": "kafka",
+        "inventory_stream.source.bootstrap_servers": servers,
+        "inventory_stream.source.topic": topic,
+        "inventory_stream.source.max_offsets_per_trigger": str(args.max_offsets),
+        "inventory_stream.processing_time": args.trigger,
+    }
+    return [
+        sys.executable,
+        "-m",
+        "jobs",
+        "run",
+        "inventory_stream",
+        *[f"--set={k}={v}" for k, v in sets.items()],
+        *extra,
+    ]
+
+
+def stats(lake: Path, args) -> tuple[dict, dict]:
+    """(throughput figures, latency figures) from the lake's progress and bronze tables."""
+    from pyspark.sql import functions as F
+
+    from lakecore.config import JobConfig, load_run_config
+    from lakecore.io import Lakehouse
+    from lakecore.session import get_spark
+
+    cfg = load_run_config("query", JobConfig, overrides=[f"env.lakehouse.root={lake}"])
+    spark = get_spark(cfg, "bench_inventory_stream_stats")
+    lakehouse = Lakehouse(spark, cfg.lake_root)
+    progress = lakehouse.read("ops.stream_progress").where(F.col("rows_read") > 0)
+    out = {}
+    for topic in (TOPIC_BACKLOG, TOPIC_STEADY):
+        rows = progress.where(F.col("source_id") == f"kafka-{topic}").orderBy("batch_id").collect()
+        if not rows:
+            continue
+        first_start = rows[0].processed_at.timestamp() - rows[0].batch_seconds
+        span = rows[-1].processed_at.timestamp() - first_start
+        batch_s = sorted(r.batch_seconds for r in rows)
+        out[topic] = {
+            "batches": len(rows),
+            "events": sum(r.rows_read for r in rows),
+            "seconds": round(span, 1),
+            "events_per_second": round(sum(r.rows_read for r in rows) / span),
+            "batch_seconds_median": batch_s[len(batch_s) // 2],
+            "batch_seconds_max": batch_s[-1],
+            "max_consumer_lag": max((r.consumer_lag or 0) for r in rows),
+        }
+    latency = {}
+    if TOPIC_STEADY in out:
+        bronze = lakehouse.read("bronze.inventory_stream_events").where(
+            F.col("topic") == TOPIC_STEADY
+        )
+        batches = progress.where(F.col("source_id") == f"kafka-{TOPIC_STEADY}").select(
+            F.col("batch_id").alias("ingest_batch"), "processed_at"
+        )
+        seconds = F.unix_micros("processed_at") / 1e6 - F.unix_micros("received_at") / 1e6
+        q = (
+            bronze.join(batches, "ingest_batch")
+            .select(seconds.alias("s"))
+            .agg(
+                F.percentile_approx("s", [0.5, 0.95], 10000).alias("p"),
+                F.max("s").alias("max"),
+                F.count("*").alias("n"),
+            )
+            .first()
+        )
+        latency = {
+            "events": q["n"],
+            "p50_seconds": round(q["p"][0], 2),
+            "p95_seconds": round(q["p"][1], 2),
+            "max_seconds": round(q["max"], 2),
+        }
+    spark.stop()
+    return out, latency
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--events", type=int, default=2_000_000, help="backlog size (0: skip)")
+    ap.add_argument("--rate", type=int, default=5000, help="steady events/s (0: skip)")
+    ap.add_argument("--duration", type=float, default=120.0, help="steady phase seconds")
+    ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--skus", type=int, default=200, help="SKUs per location drawn from")
+    ap.add_argument("--max-offsets", type=int, default=500_000, help="per micro-batch")
+    ap.add_argument("--trigger", default="0 seconds", help="steady phase processing time")
+    ap.add_argument("--master", default="local[2]")
+    ap.add_argument("--driver-memory", default="4g")
+    ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=RESULTS / "inventory_stream.json")
+    args = ap.parse_args()
+
+    from lakecore.kafka_broker import KafkaBroker
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-stream-"))
+    lake = workdir / "lake"
+    broker = KafkaBroker(workdir / "kafka")
+    servers = broker.start(owner_pid=os.getpid())
+    result: dict = {
+        "benchmark": "inventory_stream",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
+        "load_average_at_start": os.getloadavg(),
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+    }
+    try:
+        if args.events:
+            create_topic(servers, TOPIC_BACKLOG, args.partitions)
+            result["producer_events_per_second"] = round(
+                produce_backlog(servers, args.events, args.skus)
+            )
+            print(f"produced {args.events} events", flush=True)
+            t0 = time.monotonic()
+            subprocess.run(job_command(lake, servers, TOPIC_BACKLOG, args), cwd=ROOT, check=True)
+            result["backlog_job_wall_seconds"] = round(time.monotonic() - t0, 1)
+        if args.rate:
+            create_topic(servers, TOPIC_STEADY, args.partitions)
+            cmd = job_command(
+                lake,
+                servers,
+                TOPIC_STEADY,
+                args,
+                "--set=inventory_stream.trigger=processing_time",
+                f"--timeout={args.duration + 60}",
+            )
+            job = subprocess.Popen(cmd, cwd=ROOT)
+            time.sleep(30)  # JVM start and the first (empty) batch
+            stop = threading.Event()
+            result["steady_produced"] = produce_steady(
+                servers, args.rate, args.duration, args.skus, stop
+            )
+            job.wait()
+        throughput, latency = stats(lake, args)
+        result["throughput"] = throughput
+        result["latency"] = latency
+        result["load_average_at_end"] = os.getloadavg()
+    finally:
+        broker.stop()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,171 @@
+"""inventory_stream: ledger events (Kafka, or a Delta table) -> the current book per (location, sku).
+
+Each micro-batch, in one named foreachBatch function (`process_inventory_events`):
+
+1. parse every message with an explicit schema and the ledger's own checks;
+   malformed JSON, missing keys, unknown event types or sources, wrong types and
+   impossible quantities get a reason;
+2. valid events are inserted into `bronze.inventory_stream_events` by an
+   insert-only MERGE on event_id (a duplicate id counts once), rejected ones into
+   `quarantine.inventory_stream_events` by MERGE on (topic, partition, offset);
+3. the events this batch inserted (bronze rows tagged with its batch id) are
+   summed per (location, sku) with the ledger's signs and added to
+   `gold.inventory_book_current` by a MERGE guarded by `last_batch_id`: a pair
+   already moved by this batch is not moved again;
+4. pairs the batch left with negative on-hand or available stock get a row in
+   `gold.inventory_stock_alerts` (keyed by pair, batch and kind);
+5. the batch's counts go to `ops.stream_progress`, then its offsets and the
+   consumer lag (latest offsets against processed ones).
+
+A batch replayed after a crash sees the same messages (Spark's checkpoint), finds
+its own bronze rows by batch id and skips the pairs it already moved, so killed at
+any moment and restarted the stream loses and duplicates nothing. Event time does
+not matter for a running total, so there is no watermark: a late event still
+moves the book (the reconciliation job is the place that dates it).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Literal
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from lakecore.config import JobConfig, StrictModel
+from lakecore.job import JobContext, JobSpec
+from lakecore.streaming import StreamRunner, StreamSource, checkpoint_root
+from transforms.inventory_ledger import PAIR
+from transforms.inventory_stream import (
+    book_changes,
+    first_deliveries,
+    negative_stock_alerts,
+    parse_inventory_messages,
+    stream_quarantine_rows,
+)
+
+BRONZE = "bronze.inventory_stream_events"
+QUARANTINE = "quarantine.inventory_stream_events"
+OUTPUT = "gold.inventory_book_current"
+ALERTS = "gold.inventory_stock_alerts"
+
+
+class InventoryStreamParams(StrictModel):
+    source: StreamSource = StreamSource(
+        delta_table="stream.inventory_events", topic="inventory_events"
+    )
+    trigger: Literal["available_now", "processing_time"] = "available_now"
+    processing_time: str = "10 seconds"
+
+
+class InventoryStreamConfig(JobConfig):
+    inventory_stream: InventoryStreamParams
+
+
+def process_inventory_events(ctx: JobContext, batch: DataFrame, batch_id: int) -> dict:
+    """One micro-batch, idempotent per batch id; returns its counts
+    (read = written + duplicates + quarantined)."""
+    lake = ctx.lake
+    events = parse_inventory_messages(batch).persist()
+    try:
+        counts = events.agg(
+            F.count(F.lit(1)).alias("read"),
+            F.count_if(F.col("reason").isNull()).alias("valid"),
+            F.count_if(F.col("reason").isNotNull()).alias("quarantined"),
+        ).first()
+        if not counts["read"]:
+            return {"read": 0, "written": 0, "duplicates": 0, "quarantined": 0, "late": 0}
+        firsts = first_deliveries(events).withColumn("ingest_batch", F.lit(batch_id))
+        lake.merge(firsts, BRONZE, keys=["event_id"], update=False)
+        if counts["quarantined"]:
+            lake.merge(
+                stream_quarantine_rows(events).withColumn("ingest_batch", F.lit(batch_id)),
+                QUARANTINE,
+                keys=["topic", "partition", "offset"],
+                update=False,
+            )
+    finally:
+        events.unpersist()
+    # The rows this batch inserted, also when this is a replay of a batch that got that far.
+    mine = lake.read(BRONZE).where(F.col("ingest_batch") == batch_id).persist()
+    try:
+        written = mine.count()
+        if written:
+            changes = book_changes(mine).withColumn("last_batch_id", F.lit(batch_id).cast("long"))
+            lake.accumulate(
+                changes,
+                OUTPUT,
+                keys=PAIR,
+                set_exprs={
+                    "on_hand": "t.on_hand + s.on_hand",
+                    "reserved": "t.reserved + s.reserved",
+                    "available": "t.available + s.available",
+                    "events": "t.events + s.events",
+                    "last_event_ts": "greatest(t.last_event_ts, s.last_event_ts)",
+                    "last_batch_id": "s.last_batch_id",
+                },
+                condition="t.last_batch_id < s.last_batch_id",
+            )
+            moved = lake.read(OUTPUT).where(F.col("last_batch_id") == batch_id)
+            alerts = negative_stock_alerts(moved).withColumnRenamed("last_batch_id", "batch_id")
+            if not alerts.isEmpty():
+                lake.merge(alerts, ALERTS, keys=[*PAIR, "batch_id", "alert_type"], update=False)
+    finally:
+        mine.unpersist()
+    return {
+        "read": counts["read"],
+        "written": written,
+        "duplicates": counts["valid"] - written,
+        "quarantined": counts["quarantined"],
+        "late": 0,
+    }
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="processing-time trigger only: stop after this many seconds (default: run until killed)",
+    )
+
+
+def run(ctx: JobContext) -> None:
+    p = ctx.job.inventory_stream
+    if p.source.kind == "delta" and not ctx.lake.exists(p.source.delta_table):
+        raise ValueError(
+            f"{p.source.delta_table} does not exist: publish events first "
+            "(python -m jobs run publish_inventory_events) or set inventory_stream.source.kind=kafka"
+        )
+    runner = StreamRunner(
+        ctx.spark,
+        ctx.lake,
+        ctx.spec.name,
+        p.source,
+        checkpoint_root(ctx.lake, ctx.cfg.env.lakehouse.checkpoints),
+        fingerprint={"source": p.source.source_id, "output": OUTPUT},
+        lateness=None,
+    )
+
+    def process(batch: DataFrame, batch_id: int, _watermark) -> dict:
+        return process_inventory_events(ctx, batch, batch_id)
+
+    process.__name__ = "process_inventory_events"
+    with ctx.step(f"stream {p.source.source_id} -> {OUTPUT} ({p.trigger})"):
+        totals = runner.run(
+            process, p.trigger, p.processing_time, getattr(ctx.args, "timeout", None)
+        )
+    ctx.run.add(BRONZE, read=totals["read"] - totals["quarantined"], written=totals["written"])
+    ctx.run.add(QUARANTINE, quarantined=totals["quarantined"])
+    ctx.run.extra["duplicates"] = totals["duplicates"]
+
+
+SPEC = JobSpec(
+    name="inventory_stream",
+    description="inventory ledger events (Kafka or a Delta table) -> current book and stock alerts",
+    config_model=InventoryStreamConfig,
+    run=run,
+    reads=("kafka:inventory_events | stream.inventory_events",),
+    writes=(BRONZE, QUARANTINE, OUTPUT, ALERTS, "ops.stream_progress"),
+    add_arguments=add_arguments,
+)

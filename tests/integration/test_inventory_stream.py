@@ -1,0 +1,163 @@
+"""inventory_stream from a real Kafka broker, SIGKILLed mid-batch: the book stays exact.
+
+Ledger events for 6 locations x 5 SKUs go to a 3-partition topic with
+redeliveries and malformed messages mixed in. The job runs in a child process
+with a processing-time trigger, is killed (SIGKILL, whole process group) right
+after a batch wrote bronze but before it moved the book, then drained with
+AvailableNow. The book must equal the one computed here in plain Python from
+the valid events, each counted once; quarantine must hold exactly the bad
+messages; negative stock must have raised alerts; and a second drain changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from delta.tables import DeltaTable
+from pyspark.sql import functions as F
+
+from lakecore.config import PROJECT_ROOT
+from lakecore.io import Lakehouse
+from lakecore.schemas import ON_HAND_SIGN, RESERVED_SIGN
+from tests.stream_helpers import produce, run_until_killed
+
+pytestmark = pytest.mark.integration
+
+TOPIC = "inventory_events"
+START = dt.datetime(2025, 6, 30, 8, 0, tzinfo=dt.UTC)
+LOCATIONS = [f"S{i}" for i in range(5)] + ["DC1"]
+SKUS = [f"K{i}" for i in range(5)]
+
+
+def plan_messages(seed: int = 11) -> list[tuple[str, str | None, str]]:
+    """(key, value, kind): opening stock for every pair, then 900 random movements."""
+    rng = random.Random(seed)
+    out: list[tuple[str, str | None, str]] = []
+
+    def event(i: int, loc: str, sku: str, etype: str, qty: int) -> dict:
+        ts = START + dt.timedelta(seconds=5 * i)
+        return {
+            "event_id": f"ev{i:05d}",
+            "location_id": loc,
+            "sku": sku,
+            "event_type": etype,
+            "quantity": qty,
+            "source": "WAREHOUSE" if etype.startswith(("RESTOCK", "TRANSFER")) else "POS",
+            "event_ts": ts.isoformat().replace("+00:00", "Z"),
+        }
+
+    i = 0
+    for loc in LOCATIONS:
+        for sku in SKUS:
+            out.append((loc, json.dumps(event(i, loc, sku, "RESTOCK", 20)), "valid"))
+            i += 1
+    moves = ["SALE"] * 6 + ["RETURN", "RESERVE", "RELEASE", "TRANSFER_IN", "TRANSFER_OUT"]
+    for _ in range(900):
+        loc, sku = rng.choice(LOCATIONS), rng.choice(SKUS)
+        value = json.dumps(event(i, loc, sku, rng.choice(moves), rng.randint(1, 3)))
+        i += 1
+        out.append((loc, value, "valid"))
+        if rng.random() < 0.05:  # the producer retried
+            out.append((loc, value, "duplicate"))
+        if rng.random() < 0.03:
+            bad = rng.choice(['{"event_id": "x"', "garbage", json.dumps({"event_id": "q"})])
+            out.append((loc, bad, "malformed"))
+    return out
+
+
+def expected_book(messages) -> dict[tuple[str, str], tuple[int, int, int]]:
+    """(location, sku) -> (on_hand, reserved, events), from the valid events in plain Python."""
+    book: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for _, value, kind in messages:
+        if kind != "valid":
+            continue
+        e = json.loads(value)
+        row = book[(e["location_id"], e["sku"])]
+        row[0] += ON_HAND_SIGN[e["event_type"]] * e["quantity"]
+        row[1] += RESERVED_SIGN.get(e["event_type"], 0) * e["quantity"]
+        row[2] += 1
+    return {k: tuple(v) for k, v in book.items()}
+
+
+def job_command(lake_root: Path, servers: str, *extra: str) -> list[str]:
+    sets = {
+        "env.lakehouse.root": str(lake_root),
+        "env.spark.master": "local[2]",
+        "spark.shuffle_partitions": "2",
+        "inventory_stream.source.kind": "kafka",
+        "inventory_stream.source.bootstrap_servers": servers,
+        "inventory_stream.source.max_offsets_per_trigger": "300",
+        "inventory_stream.processing_time": "1 second",
+    }
+    args = [f"--set={k}={v}" for k, v in sets.items()]
+    return [sys.executable, "-m", "jobs", "run", "inventory_stream", *args, *extra]
+
+
+def drain(lake_root: Path, servers: str) -> None:
+    done = subprocess.run(
+        job_command(lake_root, servers), cwd=PROJECT_ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def test_killed_mid_batch_then_resumed_keeps_the_book_exact(spark, kafka, tmp_path):
+    servers = kafka.bootstrap_servers
+    messages = plan_messages()
+    positions = produce(servers, TOPIC, 3, messages)
+    lake_root = tmp_path / "lake"
+
+    run_until_killed(
+        job_command(lake_root, servers, "--set=inventory_stream.trigger=processing_time"),
+        tmp_path / "run1.log",
+        "wrote bronze.inventory_stream_events",
+        2,
+    )
+    drain(lake_root, servers)
+
+    lake = Lakehouse(spark, str(lake_root))
+    book = lake.read("gold.inventory_book_current")
+    got = {(r.location_id, r.sku): (r.on_hand, r.reserved, r.events) for r in book.collect()}
+    expected = expected_book(messages)
+    assert got == expected
+    assert book.where("available != on_hand - reserved").count() == 0
+
+    valid_ids = {json.loads(v)["event_id"] for _, v, kind in messages if kind == "valid"}
+    bronze = lake.read("bronze.inventory_stream_events")
+    assert bronze.count() == len(valid_ids)
+    assert {r.event_id for r in bronze.select("event_id").collect()} == valid_ids
+
+    malformed = {pos for pos, kind in positions.items() if kind == "malformed"}
+    quarantine = lake.read("quarantine.inventory_stream_events")
+    assert {(r.partition, r.offset) for r in quarantine.collect()} == malformed
+    assert quarantine.count() == len(malformed)
+
+    # Every pair that ends below zero raised an alert on the batch that took it there or later.
+    negative = {pair for pair, (on_hand, _, _) in expected.items() if on_hand < 0}
+    alerts = lake.read("gold.inventory_stock_alerts")
+    alerted = {(r.location_id, r.sku) for r in alerts.where("alert_type = 'NEGATIVE_ON_HAND'").collect()}  # fmt: skip
+    assert negative and negative <= alerted
+
+    progress = lake.read("ops.stream_progress").where("job = 'inventory_stream'")
+    totals = progress.agg(*[F.sum(c).alias(c) for c in ("rows_read", "rows_written", "rows_duplicate", "rows_quarantined")]).first()  # fmt: skip
+    assert totals.rows_read == len(messages)
+    assert totals.rows_read == totals.rows_written + totals.rows_duplicate + totals.rows_quarantined
+    assert totals.rows_written == len(valid_ids)
+    assert progress.where("consumer_lag IS NOT NULL").count() > 0
+
+    # Nothing new on the topic: a second scheduled run moves nothing.
+    gold_path = lake.path("gold.inventory_book_current")
+    version = DeltaTable.forPath(spark, gold_path).history(1).first().version
+    drain(lake_root, servers)
+    again = {
+        (r.location_id, r.sku): (r.on_hand, r.reserved, r.events)
+        for r in lake.read("gold.inventory_book_current").collect()
+    }
+    assert again == expected
+    assert DeltaTable.forPath(spark, gold_path).history(1).first().version == version

@@ -1,0 +1,61 @@
+"""Helpers for the streaming tests: produce to a real broker, kill a job mid-batch."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from lakecore.config import PROJECT_ROOT
+
+
+def produce(
+    servers: str, topic: str, partitions: int, messages: Iterable[tuple[str, str | None, str]]
+) -> dict[tuple[int, int], str]:
+    """Create `topic`, produce (key, value, kind) in order; return (partition, offset) -> kind."""
+    admin = AdminClient({"bootstrap.servers": servers})
+    for future in admin.create_topics([NewTopic(topic, num_partitions=partitions)]).values():
+        future.result(timeout=30)
+    positions: dict[tuple[int, int], str] = {}
+    producer = Producer({"bootstrap.servers": servers, "enable.idempotence": True, "linger.ms": 5})
+    for key, value, kind in messages:
+
+        def delivered(err, m, kind=kind):
+            assert err is None, err
+            positions[(m.partition(), m.offset())] = kind
+
+        producer.produce(topic, key=key, value=value, on_delivery=delivered)
+    assert producer.flush(60) == 0
+    return positions
+
+
+def run_until_killed(cmd: list[str], log: Path, kill_after: str, occurrence: int) -> None:
+    """Start the job; SIGKILL its process group when `kill_after` has appeared `occurrence` times."""
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    deadline = time.monotonic() + 600
+    try:
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, (
+                f"job exited early ({proc.returncode}):\n{log.read_text()[-3000:]}"
+            )
+            if log.read_text(errors="replace").count(kill_after) >= occurrence:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(30)
+                return
+            time.sleep(0.05)
+        raise AssertionError(
+            f"never saw {kill_after!r} {occurrence} times:\n{log.read_text()[-3000:]}"
+        )
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(30)

@@ -1,0 +1,112 @@
+"""Event messages on a topic: JSON values in Kafka's row shape, parsed with an explicit schema.
+
+Shared by every stream (seller events, inventory ledger events) and by the jobs
+that publish them. A raw message has Kafka's columns (key, value, topic,
+partition, offset, timestamp); its value is one JSON object whose fields are a
+`StructType`. Parsing never drops a message: each one comes out once with its
+fields, its position and a `reason` (null when the event is valid).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+SOURCE_COLUMNS = ("topic", "partition", "offset")
+TIMESTAMP_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"
+
+
+def message_reason(
+    value: Column,
+    parsed: Column,
+    schema: T.StructType,
+    required: Sequence[str],
+    allowed: Mapping[str, Sequence[str]],
+) -> Column:
+    """Why a message is not a valid event (first reason wins), or null when it is.
+
+    In order: `empty_value`, `malformed_json` (not a JSON object), `missing_<field>`
+    for each required field, `unknown_<field>` for a value outside `allowed[field]`,
+    `invalid_<field>` for a field present in the JSON but not of its type
+    (`from_json` would null it silently).
+    """
+    variant = F.try_parse_json(value)
+    is_object = F.coalesce(
+        F.startswith(F.schema_of_variant(variant), F.lit("OBJECT")), F.lit(False)
+    )
+    checks = [(value.isNull(), "empty_value"), (~is_object, "malformed_json")]
+    checks += [(parsed[c].isNull(), f"missing_{c}") for c in required]
+    checks += [(~parsed[c].isin(*values), f"unknown_{c}") for c, values in allowed.items()]
+    for field in schema.fields:
+        raw = F.try_variant_get(variant, f"$.{field.name}", "string")
+        checks.append((raw.isNotNull() & parsed[field.name].isNull(), f"invalid_{field.name}"))
+    reason = F.lit(None).cast("string")
+    for condition, name in reversed(checks):
+        reason = F.when(condition, F.lit(name)).otherwise(reason)
+    return reason
+
+
+def parse_messages(
+    raw: DataFrame,
+    schema: T.StructType,
+    required: Sequence[str],
+    allowed: Mapping[str, Sequence[str]],
+) -> DataFrame:
+    """Every raw message once: its fields, source position, `received_at`, `value` and `reason`."""
+    value = F.col("value").cast("string")
+    parsed = F.from_json(value, schema)
+    return raw.select(
+        value.alias("value"),
+        *SOURCE_COLUMNS,
+        F.col("timestamp").alias("received_at"),
+        parsed.alias("e"),
+    ).select(
+        *[F.col(f"e.{c}").alias(c) for c in schema.fieldNames()],
+        *SOURCE_COLUMNS,
+        "received_at",
+        "value",
+        message_reason(F.col("value"), F.col("e"), schema, required, allowed).alias("reason"),
+    )
+
+
+def first_of_each(events: DataFrame, id_column: str, columns: Sequence[str]) -> DataFrame:
+    """Valid events, one row per id: the earliest message (lowest partition, then offset)."""
+    first = Window.partitionBy(id_column).orderBy("partition", "offset")
+    return (
+        events.where(F.col("reason").isNull())
+        .withColumn("_n", F.row_number().over(first))
+        .where("_n = 1")
+        .select(*columns)
+    )
+
+
+def to_messages(
+    events: DataFrame,
+    schema: T.StructType,
+    key: str,
+    topic: str,
+    partitions: int,
+    time_column: str = "event_ts",
+    id_column: str = "event_id",
+) -> DataFrame:
+    """Kafka-shaped rows: key = `key`, a JSON value of `schema`'s fields, the partition the
+    key hashes to (one key's events stay in order in one partition) and offsets in
+    event-time order, with the event time as the message timestamp."""
+    in_order = Window.partitionBy("partition").orderBy(time_column, id_column)
+    return (
+        events.withColumn("partition", F.pmod(F.hash(key), F.lit(partitions)).cast("int"))
+        .withColumn("offset", (F.row_number().over(in_order) - 1).cast("long"))
+        .select(
+            F.col(key).cast("binary").alias("key"),
+            F.to_json(F.struct(*schema.fieldNames()), {"timestampFormat": TIMESTAMP_FORMAT})
+            .cast("binary")
+            .alias("value"),
+            F.lit(topic).alias("topic"),
+            "partition",
+            "offset",
+            F.col(time_column).alias("timestamp"),
+        )
+    )
