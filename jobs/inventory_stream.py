@@ -76,13 +76,14 @@ def process_inventory_events(ctx: JobContext, batch: DataFrame, batch_id: int) -
         if not counts["read"]:
             return {"read": 0, "written": 0, "duplicates": 0, "quarantined": 0, "late": 0}
         firsts = first_deliveries(events).withColumn("ingest_batch", F.lit(batch_id))
-        lake.merge(firsts, BRONZE, keys=["event_id"], update=False)
+        lake.merge(firsts, BRONZE, keys=["event_id"], update=False, count_rows=False)
         if counts["quarantined"]:
             lake.merge(
                 stream_quarantine_rows(events).withColumn("ingest_batch", F.lit(batch_id)),
                 QUARANTINE,
                 keys=["topic", "partition", "offset"],
                 update=False,
+                count_rows=False,
             )
     finally:
         events.unpersist()
@@ -105,11 +106,18 @@ def process_inventory_events(ctx: JobContext, batch: DataFrame, batch_id: int) -
                     "last_batch_id": "s.last_batch_id",
                 },
                 condition="t.last_batch_id < s.last_batch_id",
+                count_rows=False,
             )
             moved = lake.read(OUTPUT).where(F.col("last_batch_id") == batch_id)
             alerts = negative_stock_alerts(moved).withColumnRenamed("last_batch_id", "batch_id")
             if not alerts.isEmpty():
-                lake.merge(alerts, ALERTS, keys=[*PAIR, "batch_id", "alert_type"], update=False)
+                lake.merge(
+                    alerts,
+                    ALERTS,
+                    keys=[*PAIR, "batch_id", "alert_type"],
+                    update=False,
+                    count_rows=False,
+                )
     finally:
         mine.unpersist()
     return {

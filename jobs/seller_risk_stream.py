@@ -112,13 +112,15 @@ def process_seller_events(ctx: JobContext, batch: DataFrame, batch_id: int, wate
             F.max(F.when(F.col("reason").isNull(), F.col("event_ts"))).alias("max_event_ts"),
         ).first()
         written = valid.count()
-        lake.merge(valid, BRONZE, keys=["event_id"], update=False)
-        lake.merge(
-            quarantine_rows(events).withColumn("ingest_batch", F.lit(batch_id)),
-            QUARANTINE,
-            keys=["topic", "partition", "offset"],
-            update=False,
-        )
+        lake.merge(valid, BRONZE, keys=["event_id"], update=False, count_rows=False)
+        if counts["quarantined"]:
+            lake.merge(
+                quarantine_rows(events).withColumn("ingest_batch", F.lit(batch_id)),
+                QUARANTINE,
+                keys=["topic", "partition", "offset"],
+                update=False,
+                count_rows=False,
+            )
         if written:
             touched = in_windows(valid, p.window_minutes).select(*WINDOW_KEY).distinct()
             affected = in_windows(lake.read(BRONZE), p.window_minutes).join(
@@ -126,7 +128,7 @@ def process_seller_events(ctx: JobContext, batch: DataFrame, batch_id: int, wate
             )
             baseline = lake.read(BASELINE) if lake.exists(BASELINE) else None
             features = with_spike_flag(aggregate_windows(affected), baseline, p)
-            lake.merge(features, OUTPUT, keys=list(WINDOW_KEY))
+            lake.merge(features, OUTPUT, keys=list(WINDOW_KEY), count_rows=False)
         valid.unpersist()
         return {
             "read": counts["read"],

@@ -127,6 +127,7 @@ class Lakehouse:
         *,
         changed_only: bool = False,
         delete_unmatched: str | None = None,
+        count_rows: bool = True,
     ) -> int:
         """Upsert on `keys` (null-safe); a re-run with the same input changes nothing.
 
@@ -140,7 +141,9 @@ class Lakehouse:
             writer = df.write.format("delta").mode("overwrite")
             if partition_by:
                 writer = writer.partitionBy(*partition_by)
-            return self._timed_write(name, "create", lambda: writer.save(self.path(name)))
+            return self._timed_write(
+                name, "create", lambda: writer.save(self.path(name)), count_rows
+            )
         target = DeltaTable.forPath(self.spark, self.path(name))
         cond = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         builder = target.alias("t").merge(df.alias("s"), cond)
@@ -151,7 +154,7 @@ class Lakehouse:
         builder = builder.whenNotMatchedInsertAll()
         if delete_unmatched is not None:
             builder = builder.whenNotMatchedBySourceDelete(delete_unmatched)
-        return self._timed_write(name, f"merge on {list(keys)}", builder.execute)
+        return self._timed_write(name, f"merge on {list(keys)}", builder.execute, count_rows)
 
     def accumulate(
         self,
@@ -160,6 +163,7 @@ class Lakehouse:
         keys: Sequence[str],
         set_exprs: dict[str, str],
         condition: str,
+        count_rows: bool = True,
     ) -> int:
         """MERGE where a matched row becomes `set_exprs` (SQL over the target `t` and the
         source `s`) when `condition` holds, and an unmatched source row is inserted as is.
@@ -168,7 +172,7 @@ class Lakehouse:
         `t.last_batch_id < s.last_batch_id` applies a micro-batch's increments once.
         """
         if not self.exists(name):
-            return self.merge(df, name, keys)
+            return self.merge(df, name, keys, count_rows=count_rows)
         cond = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         builder = (
             DeltaTable.forPath(self.spark, self.path(name))
@@ -177,12 +181,14 @@ class Lakehouse:
             .whenMatchedUpdate(condition, set=set_exprs)
             .whenNotMatchedInsertAll()
         )
-        return self._timed_write(name, f"accumulate on {list(keys)}", builder.execute)
+        return self._timed_write(name, f"accumulate on {list(keys)}", builder.execute, count_rows)
 
-    def _timed_write(self, name: str, how: str, action) -> int:
+    def _timed_write(self, name: str, how: str, action, count_rows: bool = True) -> int:
+        """Run a write and log it; returns the rows it wrote from Delta's operation metrics,
+        or -1 with `count_rows=False` (skips reading the log: latency-bound streams)."""
         start = time.monotonic()
         action()
-        rows = self.last_operation_rows(name)
+        rows = self.last_operation_rows(name) if count_rows else -1
         log.info("wrote %s (%s): %s rows in %.1fs", name, how, rows, time.monotonic() - start)
         return rows
 

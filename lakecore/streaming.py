@@ -186,7 +186,7 @@ class StreamRunner:
     def _record(self, values: dict[str, Any]) -> None:
         row = {f.name: values.get(f.name) for f in PROGRESS_SCHEMA.fields}
         df = self.spark.createDataFrame([row], PROGRESS_SCHEMA)
-        self.lake.merge(df, PROGRESS, keys=list(PROGRESS_KEY))
+        self.lake.merge(df, PROGRESS, keys=list(PROGRESS_KEY), count_rows=False)
 
     def _batch(self, process: Callable[..., dict[str, Any]]) -> Callable[[DataFrame, int], None]:
         def run_batch(batch: DataFrame, batch_id: int) -> None:
