@@ -8,11 +8,12 @@ PY := $(VENV)/bin/python
 STAMPS := .setup
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint fmt unit integration clean clean-lake help
+.PHONY: setup demo demo-kafka test lint fmt unit integration clean clean-lake help
 
 help:
 	@echo "make demo   - set up, generate demo data, ingest it, run every batch job, print a summary"
 	@echo "make test   - set up, lint (ruff), run the whole test suite"
+	@echo "make demo-kafka - make demo with the streams through a local Kafka broker"
 	@echo "make setup  - create .venv, install the package, resolve JVM jars with Maven"
 	@echo "make fmt    - format the code with ruff"
 
@@ -44,6 +45,10 @@ $(STAMPS)/kafka.stamp: build/kafka/pom.xml
 
 demo: setup
 	$(PY) -m jobs demo
+
+# The same, with the streams going through a local Kafka broker (started and stopped here).
+demo-kafka: setup
+	$(PY) -m jobs demo --kafka
 
 lint: setup
 	$(VENV)/bin/ruff check .

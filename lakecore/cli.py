@@ -108,6 +108,11 @@ def build_parser(registry: dict[str, JobSpec]) -> argparse.ArgumentParser:
     _common_args(t)
 
     d = sub.add_parser("demo", help="generate demo data, ingest it, run every batch job")
+    d.add_argument(
+        "--kafka",
+        action="store_true",
+        help="start a local Kafka broker and run the streams through it (default: Delta stand-ins)",
+    )
     _common_args(d)
     return parser
 

@@ -198,6 +198,27 @@ class KafkaBroker:
             return ""
         return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
 
+    def create_topic(self, name: str, partitions: int = 4) -> None:
+        """Create `name` with `partitions` partitions unless it exists (Kafka's TopicCommand)."""
+        cmd = self._java(
+            "org.apache.kafka.tools.TopicCommand",
+            "--bootstrap-server",
+            self.bootstrap_servers,
+            "--create",
+            "--if-not-exists",
+            "--topic",
+            name,
+            "--partitions",
+            str(partitions),
+            "--replication-factor",
+            "1",
+        )
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise KafkaBrokerError(
+                f"could not create topic {name}: {(done.stderr or done.stdout).strip()[-2000:]}"
+            )
+
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the broker (SIGTERM, then SIGKILL after `timeout`); False if none was running."""
         state = self.state()
@@ -225,7 +246,9 @@ def _reap(pid: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/kafka", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=("start", "stop", "status"))
+    parser.add_argument("command", choices=("start", "stop", "status", "topic"))
+    parser.add_argument("topic", nargs="?", help="topic: the topic to create")
+    parser.add_argument("--partitions", type=int, default=4, help="topic: partitions (4)")
     parser.add_argument(
         "--dir", type=Path, default=DEFAULT_DIR, help=f"data directory ({DEFAULT_DIR})"
     )
@@ -235,6 +258,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "start":
             print(broker.start())
+        elif args.command == "topic":
+            if not args.topic:
+                parser.error("topic: give the topic's name")
+            broker.create_topic(args.topic, args.partitions)
+            print(
+                f"topic {args.topic} ({args.partitions} partitions) on {broker.bootstrap_servers}"
+            )
         elif args.command == "stop":
             print("stopped" if broker.stop() else f"no broker running in {args.dir}")
         else:
