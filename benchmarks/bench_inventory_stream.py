@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
 TOPIC_BACKLOG, TOPIC_STEADY = "inventory_backlog", "inventory_steady"
+WARMUP = 45.0
 MOVES = ["SALE"] * 6 + ["RETURN", "RESTOCK", "RESERVE", "RELEASE", "TRANSFER_IN", "TRANSFER_OUT"]
 
 
@@ -205,6 +206,9 @@ def main() -> int:
     ap.add_argument("--events", type=int, default=2_000_000, help="backlog size (0: skip)")
     ap.add_argument("--rate", type=int, default=5000, help="steady events/s (0: skip)")
     ap.add_argument("--duration", type=float, default=120.0, help="steady phase seconds")
+    ap.add_argument(
+        "--drain", type=float, default=120.0, help="seconds the job runs on after the producer"
+    )
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--skus", type=int, default=200, help="SKUs per location drawn from")
     ap.add_argument("--max-offsets", type=int, default=500_000, help="per micro-batch")
@@ -246,10 +250,10 @@ def main() -> int:
                 TOPIC_STEADY,
                 args,
                 "--set=inventory_stream.trigger=processing_time",
-                f"--timeout={args.duration + 60}",
+                f"--timeout={WARMUP + args.duration + args.drain}",
             )
             job = subprocess.Popen(cmd, cwd=ROOT)
-            time.sleep(30)  # JVM start and the first (empty) batch
+            time.sleep(WARMUP)  # JVM start and the first (empty) batch
             stop = threading.Event()
             result["steady_produced"] = produce_steady(
                 servers, args.rate, args.duration, args.skus, stop
