@@ -24,7 +24,7 @@ $(VENV)/bin/python:
 
 $(STAMPS)/pip.stamp: pyproject.toml | $(VENV)/bin/python
 	@mkdir -p $(STAMPS)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,airflow]"
 	@touch $@
 
 $(STAMPS)/jars.stamp: build/pom.xml
