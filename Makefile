@@ -8,13 +8,14 @@ PY := $(VENV)/bin/python
 STAMPS := .setup
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint fmt unit integration clean clean-lake help
+.PHONY: setup demo test lint fmt unit integration notebooks clean clean-lake help
 
 help:
 	@echo "make demo   - set up, generate demo data, ingest it, run every batch job, print a summary"
 	@echo "make test   - set up, lint (ruff), run the whole test suite"
 	@echo "make setup  - create .venv, install the package, resolve JVM jars with Maven"
 	@echo "make fmt    - format the code with ruff"
+	@echo "make notebooks - run the analyst notebooks on the lake, render HTML to notebooks/html"
 
 setup: $(STAMPS)/pip.stamp $(STAMPS)/jars.stamp $(STAMPS)/kafka.stamp
 
@@ -55,6 +56,10 @@ fmt: setup
 
 test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Runs on ./lakehouse (after `make demo`) or on LAKEHOUSE_ROOT.
+notebooks: setup
+	$(PY) -m lakecore.notebooks --html notebooks/html
 
 unit: setup
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
