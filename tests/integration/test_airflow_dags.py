@@ -3,7 +3,7 @@
 The end-to-end test runs `inventory_reconciliation_hourly` with `dag.test()`:
 its Spark step is a real `spark-submit` (local[2], from the Airflow connection
 in AIRFLOW_CONN_SPARK_LAKEHOUSE) on a copy of the demo lake's silver layer,
-and must leave the same gold rows as the in-process demo run of that day.
+and must leave the same gold rows as the in-process demo run up to that day.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def dagbag(airflow_home):
     return DagBag(dag_folder=str(DAGS_DIR))
 
 
-def test_dag_files_parse_without_pyspark_pandas_or_metadata_access():
+def test_dag_files_parse_without_pyspark_pandas_or_metadata_access(airflow_home):
     # A fresh interpreter: the test process has pyspark loaded already.
     code = (
         "import sys; from airflow.dag_processing.dagbag import DagBag; "
@@ -107,7 +107,6 @@ def test_dag_files_parse_without_pyspark_pandas_or_metadata_access():
         capture_output=True,
         text=True,
         timeout=300,
-        env={**__import__("os").environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"},
     )
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
@@ -203,11 +202,13 @@ def test_hourly_inventory_dag_runs_spark_submit(
     assert run.state == "success"
 
     lake = Lakehouse(spark, str(root))
-    cols = ["count_id", "book_qty", "counted_qty", "status"]
+    # Both are the first reconciliation of the lake, up to the same day: every
+    # count is reconciled from the same ledger, so the rows must be the same.
+    cols = ["count_id", "book_qty", "counted_qty", "variance_units", "variance_value", "status"]
     got = lake.read("gold.inventory_discrepancies").select(*cols)
-    want = demo_lake.read("gold.inventory_discrepancies").where(F.col("count_date") == day)
-    assert got.count() > 0
-    assert sorted(got.collect()) == sorted(want.select(*cols).collect())
+    want = demo_lake.read("gold.inventory_discrepancies").select(*cols)
+    assert got.where(F.col("count_id").isNotNull()).count() > 100
+    assert sorted(got.collect()) == sorted(want.collect())
     last = lake.read("ops.job_runs").first()
     assert (last.job, last.status, str(last.logical_start)) == (
         "inventory_reconciliation",

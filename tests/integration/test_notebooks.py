@@ -10,11 +10,11 @@ from lakecore.notebooks import NOTEBOOKS_DIR, execute, missing_tables, required_
 
 pytestmark = pytest.mark.integration
 
-# notebook -> text its outputs must show (a computed figure, not a title)
+# notebook -> (text its outputs must show: a computed figure, not a title; plots)
 EXPECTED = {
-    "seller_risk.ipynb": "active sellers, median score",
-    "inventory.ipynb": "locations x",
-    "recommendations.ipynb": "recommended:",
+    "seller_risk.ipynb": ("active sellers, median score", 2),
+    "inventory.ipynb": ("locations x", 3),
+    "recommendations.ipynb": ("recommended:", 2),
 }
 
 
@@ -37,5 +37,6 @@ def test_notebook_runs_on_the_demo_lake(name, demo_lake):
     assert missing_tables(demo_lake.root, required_tables(path)) == []
     nb = execute(path, demo_lake.root)
     text, images = _outputs(nb)
-    assert EXPECTED[name] in text
-    assert images >= 3, f"{name}: {images} plots"
+    expected_text, plots = EXPECTED[name]
+    assert expected_text in text
+    assert images == plots, f"{name}: {images} plots"
