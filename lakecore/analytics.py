@@ -125,6 +125,23 @@ def top_drifting_skus(accuracy: DataFrame, day: date | None = None) -> pd.DataFr
     )
 
 
+def drifting_skus_over_period(accuracy: DataFrame, n: int = 10) -> pd.DataFrame:
+    """SKUs that made the daily top-drift lists most: days listed, summed variance, shrink."""
+    return (
+        accuracy.where(F.col("grain") == "sku")
+        .groupBy(F.col("grain_key").alias("sku"))
+        .agg(
+            F.count("*").alias("days_in_top"),
+            F.sum("variance_units").alias("variance_units"),
+            F.sum("abs_variance_value").cast("double").alias("abs_variance_value"),
+            F.sum("shrink_value").cast("double").alias("shrink_value"),
+        )
+        .orderBy(F.desc("abs_variance_value"), F.asc("sku"))
+        .limit(n)
+        .toPandas()
+    )
+
+
 def shrink_over_time(accuracy: DataFrame) -> pd.DataFrame:
     """Network shrink value and rate per day."""
     return (

@@ -100,6 +100,17 @@ def test_top_drifting_skus_default_to_the_latest_day(accuracy):
     assert A.top_drifting_skus(accuracy, D1)["sku"].tolist() == ["K1"]
 
 
+def test_drifting_skus_over_period_sum_the_daily_lists(accuracy):
+    got = A.drifting_skus_over_period(accuracy, n=2)
+    assert got.to_dict("list") == {
+        "sku": ["K1", "K7"],
+        "days_in_top": [1, 1],
+        "variance_units": [-3, -1],
+        "abs_variance_value": [30.0, 5.0],
+        "shrink_value": [30.0, 5.0],
+    }
+
+
 def test_shrink_over_time_is_the_network_grain(accuracy):
     got = A.shrink_over_time(accuracy)
     assert got["metric_date"].tolist() == [D1, D2]
