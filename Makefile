@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMPS := .setup
 PYTEST_ARGS ?=
 
-.PHONY: setup demo demo-kafka test lint fmt unit integration clean clean-lake help
+.PHONY: setup demo demo-kafka test lint fmt unit integration notebooks clean clean-lake help
 
 help:
 	@echo "make demo   - set up, generate demo data, ingest it, run every batch job, print a summary"
@@ -16,6 +16,7 @@ help:
 	@echo "make demo-kafka - make demo with the streams through a local Kafka broker"
 	@echo "make setup  - create .venv, install the package, resolve JVM jars with Maven"
 	@echo "make fmt    - format the code with ruff"
+	@echo "make notebooks - run the analyst notebooks on the lake, render HTML to notebooks/html"
 
 setup: $(STAMPS)/pip.stamp $(STAMPS)/jars.stamp $(STAMPS)/kafka.stamp
 
@@ -25,7 +26,7 @@ $(VENV)/bin/python:
 
 $(STAMPS)/pip.stamp: pyproject.toml | $(VENV)/bin/python
 	@mkdir -p $(STAMPS)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,airflow]"
 	@touch $@
 
 $(STAMPS)/jars.stamp: build/pom.xml
@@ -60,6 +61,10 @@ fmt: setup
 
 test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Runs on ./lakehouse (after `make demo`) or on LAKEHOUSE_ROOT.
+notebooks: setup
+	$(PY) -m lakecore.notebooks --html notebooks/html
 
 unit: setup
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

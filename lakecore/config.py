@@ -6,12 +6,18 @@ parameters. Every problem (missing file, unknown key, wrong type) raises
 `ConfigError` naming the file and the dotted key, before any data is touched.
 `--set key=value` overrides a job key (`spark.shuffle_partitions=4`) or, with
 the `env.` prefix, a key of the selected environment (`env.lakehouse.root=/x`).
+
+Two process environment variables do the same for a whole machine (an Airflow
+worker, a notebook server): `LAKEHOUSE_ENV` selects the environment when
+`--env` is not given, `LAKEHOUSE_ROOT` overrides its lake root (a `--set
+env.lakehouse.root=` still wins). Empty means unset.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -225,11 +231,13 @@ def load_run_config(
             _set_dotted(job_raw, key, value, f"{job_file} (--set)")
 
     platform = _validate(PlatformConfig, platform_raw, platform_file)
-    name = env_name or platform.default_env
+    name = env_name or os.environ.get("LAKEHOUSE_ENV") or platform.default_env
     if name not in platform.environments:
         known = ", ".join(sorted(platform.environments))
         raise ConfigError(f"{platform_file}: key 'environments.{name}' not found (known: {known})")
     env_raw = platform_raw["environments"][name] or {}
+    if os.environ.get("LAKEHOUSE_ROOT"):
+        env_overrides.insert(0, ("lakehouse.root", os.environ["LAKEHOUSE_ROOT"]))
     for key, value in env_overrides:
         _set_dotted(env_raw, key, value, f"{platform_file} (--set env.)")
     env = _validate(EnvConfig, env_raw, platform_file)

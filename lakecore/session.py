@@ -8,68 +8,34 @@ shared session (tests, notebooks, `make demo`) runs each job with its own.
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
 import sys
-from pathlib import Path
 
 from pyspark import SparkConf
 from pyspark.sql import SparkSession
 
-from lakecore.config import PROJECT_ROOT, JobConfig, RunConfig
+from lakecore.config import RunConfig
+from lakecore.spark_conf import (
+    DELTA_CONF,
+    JARS_DIR,
+    MissingJarsError,
+    job_sql_conf,
+    job_static_conf,
+    platform_jars,
+)
+
+__all__ = [
+    "DELTA_CONF",
+    "JARS_DIR",
+    "MissingJarsError",
+    "get_spark",
+    "job_sql_conf",
+    "job_static_conf",
+    "platform_jars",
+]
 
 log = logging.getLogger(__name__)
-
-JARS_DIR = PROJECT_ROOT / ".jars" / "spark"
-
-DELTA_CONF = {
-    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
-    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-}
-
-
-class MissingJarsError(RuntimeError):
-    pass
-
-
-def platform_jars(jars_dir: Path = JARS_DIR) -> list[str]:
-    """Jars resolved by Maven at set-up (`make setup`); never downloaded at start."""
-    jars = sorted(glob.glob(str(jars_dir / "*.jar")))
-    if not any(Path(j).name.startswith("delta-spark_") for j in jars):
-        raise MissingJarsError(
-            f"no Delta jar in {jars_dir}: run `make setup` (Maven resolves build/pom.xml)"
-        )
-    return jars
-
-
-def job_sql_conf(job: JobConfig) -> dict[str, str]:
-    """Runtime SQL settings of one job (safe to change on a live session)."""
-    s = job.spark
-    conf = {
-        "spark.sql.shuffle.partitions": str(s.shuffle_partitions),
-        "spark.sql.autoBroadcastJoinThreshold": s.broadcast_threshold,
-        "spark.sql.adaptive.enabled": str(s.aqe.enabled).lower(),
-        "spark.sql.adaptive.coalescePartitions.enabled": str(s.aqe.coalesce_partitions).lower(),
-        "spark.sql.adaptive.advisoryPartitionSizeInBytes": s.aqe.advisory_partition_size,
-        "spark.sql.adaptive.skewJoin.enabled": str(s.aqe.skew_join).lower(),
-        "spark.sql.adaptive.skewJoin.skewedPartitionFactor": str(s.aqe.skew_join_factor),
-        "spark.sql.adaptive.skewJoin.skewedPartitionThresholdInBytes": s.aqe.skew_join_threshold,
-    }
-    conf.update(s.extra)
-    return conf
-
-
-def job_static_conf(job: JobConfig) -> dict[str, str]:
-    s = job.spark
-    conf: dict[str, str] = {}
-    if s.default_parallelism:
-        conf["spark.default.parallelism"] = str(s.default_parallelism)
-    if s.driver_memory:
-        conf["spark.driver.memory"] = s.driver_memory
-    if s.executor_memory:
-        conf["spark.executor.memory"] = s.executor_memory
-    return conf
 
 
 def _check_delta_on_classpath(spark: SparkSession) -> None:

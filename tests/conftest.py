@@ -125,3 +125,49 @@ def kafka(tmp_path_factory):
     broker.start(owner_pid=os.getpid())
     yield broker
     broker.stop()
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory):
+    """Airflow 3 configured for this test run: its own AIRFLOW_HOME, sqlite, the repo's DAGs.
+
+    Airflow reads its configuration when it is first imported, so the variables
+    are set before any test imports it (nothing else in the suite does).
+    """
+    import sys
+
+    from lakecore.config import PROJECT_ROOT
+
+    if "airflow" in sys.modules:
+        pytest.fail("airflow was imported before the airflow_home fixture configured it")
+    home = tmp_path_factory.mktemp("airflow")
+    env = {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "airflow_dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield home
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def airflow_db(airflow_home):
+    """The metadata DB `dag.test()` needs: `airflow db migrate` on the fixture's sqlite file."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return airflow_home

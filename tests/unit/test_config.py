@@ -23,6 +23,12 @@ def conf_dir(tmp_path) -> Path:
     return dst
 
 
+@pytest.fixture(autouse=True)
+def _no_machine_overrides(monkeypatch):
+    monkeypatch.delenv("LAKEHOUSE_ENV", raising=False)
+    monkeypatch.delenv("LAKEHOUSE_ROOT", raising=False)
+
+
 def _write(path: Path, text: str) -> None:
     path.write_text(text)
 
@@ -85,6 +91,30 @@ def test_set_unknown_key_is_rejected(conf_dir):
 def test_unknown_environment(conf_dir):
     with pytest.raises(ConfigError, match=r"environments\.staging. not found"):
         load_run_config("ingest", IngestConfig, env_name="staging", conf_dir=conf_dir)
+
+
+def test_machine_environment_variables(conf_dir, monkeypatch):
+    monkeypatch.setenv("LAKEHOUSE_ENV", "cluster")
+    monkeypatch.setenv("LAKEHOUSE_ROOT", "/data/lake")
+    cfg = load_run_config("ingest", IngestConfig, conf_dir=conf_dir)
+    assert (cfg.env_name, cfg.lake_root) == ("cluster", "/data/lake")
+    assert cfg.env.spark.master == "spark://spark-master:7077"
+    # --env and --set are more specific than the machine's variables.
+    cfg = load_run_config(
+        "ingest",
+        IngestConfig,
+        env_name="local",
+        overrides=["env.lakehouse.root=/tmp/y"],
+        conf_dir=conf_dir,
+    )
+    assert (cfg.env_name, cfg.lake_root) == ("local", "/tmp/y")
+    monkeypatch.setenv("LAKEHOUSE_ENV", "")
+    monkeypatch.setenv("LAKEHOUSE_ROOT", "")
+    cfg = load_run_config("ingest", IngestConfig, conf_dir=conf_dir)
+    assert (cfg.env_name, cfg.lake_root) == (
+        "local",
+        str((conf_dir.parent / "lakehouse").resolve()),
+    )
 
 
 def test_cli_exits_2_and_writes_nothing(conf_dir, tmp_path, capsys):

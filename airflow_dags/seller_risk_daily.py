@@ -1,0 +1,41 @@
+"""seller_risk_daily: yesterday's landing files -> silver -> gold.seller_risk_features -> events.
+
+Runs at 02:00 UTC for the day that just ended (`ds` = the data interval's start).
+The Great Expectations gate runs inside `seller_risk_features` before it
+publishes: a failing check fails that task, so nothing downstream sees the day.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param
+
+from lakecore.airflow_conf import default_args, spark_job
+
+with DAG(
+    dag_id="seller_risk_daily",
+    description="ingest -> conform -> seller risk features (GE gate) -> export seller events",
+    schedule=CronDataIntervalTimetable("0 2 * * *", timezone="UTC"),
+    start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
+    catchup=False,  # a backfill is one `--start/--end` run, not 500 DAG runs
+    max_active_runs=1,  # every run rewrites silver and the same gold partitions
+    default_args=default_args(execution_timeout=timedelta(hours=2)),
+    params={"source": Param("demo", type="string", description="landing source to ingest")},
+    tags=["lakehouse", "seller-risk"],
+) as dag:
+    ingest = spark_job("ingest", dated=False, args=("--source", "{{ params.source }}"))
+    conform = spark_job(
+        "conform",
+        dated=False,
+        outlets=("silver.orders", "silver.order_items", "silver.sellers", "silver.reviews"),
+    )
+    features = spark_job("seller_risk_features", dated=True, outlets=("gold.seller_risk_features",))
+    export = spark_job(
+        "publish_seller_events",
+        task_id="export_seller_events",
+        dated=False,
+        outlets=("stream.seller_events",),
+    )
+    ingest >> conform >> features >> export

@@ -1,0 +1,133 @@
+"""What an Airflow task needs to spark-submit one job, read from the job's own YAML.
+
+Imported by the DAG files at parse time, so it must not import pyspark (nor the
+`jobs` package, which does): it validates only the `spark:` and `skew:`
+sections of `conf/jobs/<job>.yaml` (the job validates the rest when it starts)
+and turns them into `spark-submit --conf` with the same functions the session
+factory uses (`lakecore.spark_conf`). Airflow itself is imported lazily, inside
+the two functions that build Airflow objects.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import ConfigDict
+
+from lakecore.config import PROJECT_ROOT, JobConfig, load_run_config
+from lakecore.spark_conf import DELTA_CONF, job_sql_conf, job_static_conf, platform_jars
+
+# The Airflow connection that says where Spark runs (its host is the master:
+# `local[2]`, `yarn`, `spark://host:7077`, `k8s://https://...`).
+SPARK_CONN_ID = "spark_lakehouse"
+APPLICATION = PROJECT_ROOT / "jobs" / "main.py"
+ASSET_SCHEME = "x-lakehouse"  # `x-` marks a scheme Airflow has no normaliser for
+
+# Retries with exponential backoff: 2, 4, 8 minutes... capped at 30. Jobs are
+# idempotent (replaceWhere on their dates, MERGE on keys), so a retry is safe.
+DEFAULT_RETRIES = 3
+RETRY_DELAY = timedelta(minutes=2)
+MAX_RETRY_DELAY = timedelta(minutes=30)
+
+
+class _SubmitView(JobConfig):
+    """A job's YAML seen from the scheduler: Spark and skew sections, the rest left to the job."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+def has_job(job: str) -> bool:
+    """Whether a job is in this checkout (its module and YAML), without importing it."""
+    return (PROJECT_ROOT / "jobs" / f"{job}.py").is_file() and (
+        PROJECT_ROOT / "conf" / "jobs" / f"{job}.yaml"
+    ).is_file()
+
+
+def spark_conf(job: str, env_name: str | None = None, conf_dir: Path | None = None) -> dict:
+    """`--conf` of one job: Delta, the environment's Spark conf, the job's static and SQL conf."""
+    cfg = load_run_config(job, _SubmitView, env_name=env_name, conf_dir=conf_dir)
+    return {
+        **DELTA_CONF,
+        **cfg.env.spark.conf,
+        **job_static_conf(cfg.job),
+        **job_sql_conf(cfg.job),
+    }
+
+
+def _project_binary(name: str) -> str | None:
+    path = PROJECT_ROOT / ".venv" / "bin" / name
+    return str(path) if path.exists() else None
+
+
+def submit_kwargs(
+    job: str,
+    *,
+    dated: bool,
+    args: tuple[str, ...] = (),
+    date_template: str = "{{ ds }}",
+    env_name: str | None = None,
+    conf_dir: Path | None = None,
+) -> dict[str, Any]:
+    """SparkSubmitOperator arguments for `jobs/main.py <job> [--date {{ ds }}] [args]`."""
+    date_args = ["--date", date_template] if dated else []
+    python = _project_binary("python") or sys.executable
+    kwargs: dict[str, Any] = {
+        "conn_id": SPARK_CONN_ID,
+        "application": str(APPLICATION),
+        "application_args": [job, *date_args, *args],
+        "conf": spark_conf(job, env_name, conf_dir),
+        "jars": ",".join(platform_jars()),
+        "name": f"lakehouse-{job}",
+        # The job's Python: the project's interpreter, whatever the worker's PATH holds.
+        "env_vars": {"PYSPARK_PYTHON": python, "PYSPARK_DRIVER_PYTHON": python},
+    }
+    if (binary := _project_binary("spark-submit")) is not None:
+        kwargs["spark_binary"] = binary
+    return kwargs
+
+
+def default_args(execution_timeout: timedelta) -> dict[str, Any]:
+    return {
+        "owner": "data-platform",
+        "retries": DEFAULT_RETRIES,
+        "retry_delay": RETRY_DELAY,
+        "retry_exponential_backoff": True,
+        "max_retry_delay": MAX_RETRY_DELAY,
+        "execution_timeout": execution_timeout,
+    }
+
+
+def table_uri(table: str) -> str:
+    layer, _, name = table.partition(".")
+    return f"{ASSET_SCHEME}://{layer}/{name}"
+
+
+def table_asset(table: str) -> Any:
+    """The Airflow Asset of one lakehouse table (`gold.x` -> x-lakehouse://gold/x)."""
+    from airflow.sdk import Asset
+
+    return Asset(name=table, uri=table_uri(table), group="lakehouse")
+
+
+def spark_job(
+    job: str,
+    *,
+    dated: bool,
+    args: tuple[str, ...] = (),
+    date_template: str = "{{ ds }}",
+    outlets: tuple[str, ...] = (),
+    task_id: str | None = None,
+    **operator_kw: Any,
+) -> Any:
+    """One SparkSubmitOperator running one platform job; `outlets` are the tables it publishes."""
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    return SparkSubmitOperator(
+        task_id=task_id or job,
+        outlets=[table_asset(t) for t in outlets],
+        **submit_kwargs(job, dated=dated, args=args, date_template=date_template),
+        **operator_kw,
+    )

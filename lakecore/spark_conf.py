@@ -1,0 +1,65 @@
+"""Spark settings of one job run, as plain strings: no pyspark import.
+
+The session factory (`lakecore.session.get_spark`) applies them when a job
+builds its session; the Airflow DAGs (`lakecore.airflow_conf`) pass the same
+values to `spark-submit --conf` at parse time, where pyspark must not be
+imported. One computation, two users: the YAML stays the one source of truth.
+"""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+from lakecore.config import PROJECT_ROOT, JobConfig
+
+JARS_DIR = PROJECT_ROOT / ".jars" / "spark"
+
+DELTA_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+
+class MissingJarsError(RuntimeError):
+    pass
+
+
+def platform_jars(jars_dir: Path = JARS_DIR) -> list[str]:
+    """Jars resolved by Maven at set-up (`make setup`); never downloaded at start."""
+    jars = sorted(glob.glob(str(jars_dir / "*.jar")))
+    if not any(Path(j).name.startswith("delta-spark_") for j in jars):
+        raise MissingJarsError(
+            f"no Delta jar in {jars_dir}: run `make setup` (Maven resolves build/pom.xml)"
+        )
+    return jars
+
+
+def job_sql_conf(job: JobConfig) -> dict[str, str]:
+    """Runtime SQL settings of one job (safe to change on a live session)."""
+    s = job.spark
+    conf = {
+        "spark.sql.shuffle.partitions": str(s.shuffle_partitions),
+        "spark.sql.autoBroadcastJoinThreshold": s.broadcast_threshold,
+        "spark.sql.adaptive.enabled": str(s.aqe.enabled).lower(),
+        "spark.sql.adaptive.coalescePartitions.enabled": str(s.aqe.coalesce_partitions).lower(),
+        "spark.sql.adaptive.advisoryPartitionSizeInBytes": s.aqe.advisory_partition_size,
+        "spark.sql.adaptive.skewJoin.enabled": str(s.aqe.skew_join).lower(),
+        "spark.sql.adaptive.skewJoin.skewedPartitionFactor": str(s.aqe.skew_join_factor),
+        "spark.sql.adaptive.skewJoin.skewedPartitionThresholdInBytes": s.aqe.skew_join_threshold,
+    }
+    conf.update(s.extra)
+    return conf
+
+
+def job_static_conf(job: JobConfig) -> dict[str, str]:
+    """Settings that only take effect when the JVM starts (memory, parallelism)."""
+    s = job.spark
+    conf: dict[str, str] = {}
+    if s.default_parallelism:
+        conf["spark.default.parallelism"] = str(s.default_parallelism)
+    if s.driver_memory:
+        conf["spark.driver.memory"] = s.driver_memory
+    if s.executor_memory:
+        conf["spark.executor.memory"] = s.executor_memory
+    return conf
