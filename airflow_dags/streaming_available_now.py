@@ -19,7 +19,7 @@ from lakecore.airflow_conf import default_args, has_job, spark_job
 # job -> the tables it publishes
 STREAMS = {
     "seller_risk_stream": ("gold.seller_risk_realtime",),
-    "inventory_stream": (),
+    "inventory_stream": ("gold.inventory_book_current", "gold.inventory_stock_alerts"),
 }
 
 with DAG(

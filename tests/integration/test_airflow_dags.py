@@ -79,10 +79,12 @@ DESIGN = {
     "streaming_available_now": (
         "CronTriggerTimetable",
         "*/15 * * * *",
-        {"seller_risk_stream": set()}
-        | ({"inventory_stream": set()} if has_job("inventory_stream") else {}),
-        {"seller_risk_stream": {"gold.seller_risk_realtime"}},
-        {"seller_risk_stream": ["seller_risk_stream"]},
+        {"seller_risk_stream": set(), "inventory_stream": set()},
+        {
+            "seller_risk_stream": {"gold.seller_risk_realtime"},
+            "inventory_stream": {"gold.inventory_book_current", "gold.inventory_stock_alerts"},
+        },
+        {"seller_risk_stream": ["seller_risk_stream"], "inventory_stream": ["inventory_stream"]},
     ),
 }
 
