@@ -17,6 +17,7 @@ JOB_MODULES = (
     "jobs.seller_risk_stream",
     "jobs.walmart_inventory",
     "jobs.inventory_reconciliation",
+    "jobs.als_embeddings",
 )
 
 
