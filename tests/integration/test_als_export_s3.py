@@ -6,12 +6,6 @@ import hashlib
 import io
 import json
 import logging
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import boto3
 import pyarrow.parquet as pq
@@ -19,42 +13,17 @@ import pytest
 from pyspark.sql import functions as F
 
 from lakecore.s3_export import ExportTarget, publish
+from tests.s3_server import moto_server
 
 pytestmark = pytest.mark.integration
 
 SECRET = "not-a-real-secret-key-0123456789"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def s3_server():
-    """moto_server as a subprocess; killed (by its own pid) after the module."""
-    port = free_port()
-    exe = Path(sys.executable).with_name("moto_server")
-    proc = subprocess.Popen(
-        [str(exe), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"moto_server did not answer on {url}")
-            time.sleep(0.3)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture
