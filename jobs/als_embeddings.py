@@ -149,7 +149,9 @@ def publish_tables(ctx: JobContext, tables: dict[str, DataFrame], day: date) -> 
     return written
 
 
-def export(ctx: JobContext, version: str, metrics: dict, written: dict[str, int]) -> None:
+def export(
+    ctx: JobContext, version: str, day: date, metrics: dict, written: dict[str, int]
+) -> None:
     e = ctx.job.als.export
     target = ExportTarget(e.bucket, e.prefix, e.endpoint_url, e.region)
     tables = {
@@ -159,7 +161,8 @@ def export(ctx: JobContext, version: str, metrics: dict, written: dict[str, int]
         for t in written
     }
     with ctx.step(f"export {version} to s3://{e.bucket}/{e.prefix}"):
-        manifest = publish(target, version, tables, {"metrics": metrics})
+        meta = {"as_of_date": str(day), "dataset": ctx.job.als.dataset, "metrics": metrics}
+        manifest = publish(target, version, tables, meta)
     ctx.run.extra["export"] = "already published" if manifest is None else "published"
 
 
@@ -256,7 +259,7 @@ def train_day(ctx: JobContext, day: date) -> None:
         metrics = ctx.spark.createDataFrame(rows, METRICS_SCHEMA)
         ctx.run.add(METRICS, written=ctx.lake.merge(metrics, METRICS, ["model_version", "model"]))
         if published and s.export.enabled:
-            export(ctx, version, {k: v for k, v in als_m.items()}, written)
+            export(ctx, version, day, als_m, written)
     finally:
         events.unpersist()
         if pairs is not None:
