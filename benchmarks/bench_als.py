@@ -33,7 +33,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 def jobs(work: Path, *args: str, memory: str) -> float:
     sets = [f"--set=env.lakehouse.root={work / 'lake'}", f"--set=env.lakehouse.landing={work / 'landing'}",
-            "--set=env.spark.master=local[2]", f"--set=env.spark.conf.spark.driver.memory={memory}"]  # fmt: skip
+            "--set=env.spark.master=local[2]", f"--set=spark.driver_memory={memory}"]  # fmt: skip
     t0 = time.monotonic()
     subprocess.run([sys.executable, "-m", "jobs", *args, *sets], cwd=ROOT, check=True)
     return time.monotonic() - t0
@@ -87,7 +87,7 @@ def compare(work: Path, memory: str) -> dict:
     cfg = load_run_config(
         "als_embeddings", AlsEmbeddingsConfig,
         overrides=[f"env.lakehouse.root={work / 'lake'}", "env.spark.master=local[2]",
-                   f"env.spark.conf.spark.driver.memory={memory}"],
+                   f"spark.driver_memory={memory}"],
     )  # fmt: skip
     spark = get_spark(cfg, "bench_als")
     spark.sparkContext.setCheckpointDir(str(work / "ckpt"))
