@@ -132,8 +132,9 @@ def main() -> None:
     ap.add_argument("--orders", type=int, default=360_000)
     ap.add_argument("--work", default="/tmp/bench_als")
     ap.add_argument("--memory", default="16g")
+    ap.add_argument("--work-dir", help="an existing work dir whose lake/ has silver.interactions")
     args = ap.parse_args()
-    work = Path(args.work) / f"orders_{args.orders}"
+    work = Path(args.work_dir or Path(args.work) / f"orders_{args.orders}")
     work.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     setup = prepare(work, args.orders, args.memory)
@@ -142,7 +143,7 @@ def main() -> None:
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.node()} {os.cpu_count()} cpus, {platform.machine()}",
         "load_average_at_start": os.getloadavg(),
-        "orders": args.orders,
+        "orders": None if args.work_dir else args.orders,
         **setup,
         "als_embeddings_job_s": job_s,
         **compare(work, args.memory),
