@@ -19,6 +19,7 @@ JOB_MODULES = (
     "jobs.inventory_reconciliation",
     "jobs.publish_inventory_events",
     "jobs.inventory_stream",
+    "jobs.als_embeddings",
 )
 
 
