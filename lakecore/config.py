@@ -14,10 +14,10 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONF_DIR = PROJECT_ROOT / "conf"
@@ -63,13 +63,23 @@ class PlatformConfig(StrictModel):
 # --------------------------------------------------------------------------- jobs
 
 
+# A Spark byte size: digits and an optional unit (b, k, m, g, t, with or without a trailing b).
+BYTE_SIZE = r"^\d+([bkmgtBKMGT][bB]?)?$"
+ByteSize = Annotated[str, StringConstraints(pattern=BYTE_SIZE)]
+
+
 class AqeConfig(StrictModel):
+    """Adaptive query execution; the defaults are Spark 4's own."""
+
     enabled: bool = True
     coalesce_partitions: bool = True
-    advisory_partition_size: str = "64m"
+    # Spark's default (true) ignores advisory_partition_size when coalescing and only keeps
+    # the default parallelism busy; false coalesces to advisory-sized partitions.
+    parallelism_first: bool = True
+    advisory_partition_size: ByteSize = "64m"
     skew_join: bool = True
-    skew_join_factor: float = 5.0
-    skew_join_threshold: str = "256m"
+    skew_join_factor: float = Field(default=5.0, gt=1)
+    skew_join_threshold: ByteSize = "256m"
 
 
 class SparkJobConfig(StrictModel):
@@ -77,7 +87,10 @@ class SparkJobConfig(StrictModel):
 
     shuffle_partitions: int = Field(default=8, ge=1)
     default_parallelism: int | None = Field(default=None, ge=1)
-    broadcast_threshold: str = "10m"
+    # "-1" turns broadcast joins off.
+    broadcast_threshold: Annotated[
+        str, StringConstraints(pattern=r"^(-1|\d+([bkmgtBKMGT][bB]?)?)$")
+    ] = "10m"
     driver_memory: str | None = None
     executor_memory: str | None = None
     aqe: AqeConfig = AqeConfig()
@@ -85,6 +98,13 @@ class SparkJobConfig(StrictModel):
 
 
 class SkewConfig(StrictModel):
+    """Salting of hot keys in aggregations AQE cannot split (transforms/skew.py).
+
+    A key holding >= hot_key_share of a sample (sample_fraction of the rows) is
+    aggregated in salt_buckets pieces first; off unless `enabled`.
+    """
+
+    enabled: bool = False
     hot_key_share: float = Field(default=0.05, gt=0, le=1)
     salt_buckets: int = Field(default=16, ge=1)
     sample_fraction: float = Field(default=0.1, gt=0, le=1)
