@@ -7,14 +7,17 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMPS := .setup
 PYTEST_ARGS ?=
+# make bench BENCH_ARGS="--suite skew --orders 100000" (benchmarks/run.py --help)
+BENCH_ARGS ?=
 
-.PHONY: setup demo test lint fmt unit integration clean clean-lake help
+.PHONY: setup demo test lint fmt unit integration bench clean clean-lake help
 
 help:
 	@echo "make demo   - set up, generate demo data, ingest it, run every batch job, print a summary"
 	@echo "make test   - set up, lint (ruff), run the whole test suite"
 	@echo "make setup  - create .venv, install the package, resolve JVM jars with Maven"
 	@echo "make fmt    - format the code with ruff"
+	@echo "make bench  - benchmarks/run.py (default: the skew suite at 1M orders); BENCH_ARGS=..."
 
 setup: $(STAMPS)/pip.stamp $(STAMPS)/jars.stamp $(STAMPS)/kafka.stamp
 
@@ -58,6 +61,14 @@ test: lint
 
 unit: setup
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+# Benchmarks need the bench extra (DuckDB, matplotlib) on top of dev.
+$(STAMPS)/bench.stamp: pyproject.toml $(STAMPS)/pip.stamp
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,bench]"
+	@touch $@
+
+bench: setup $(STAMPS)/bench.stamp
+	nice -n 10 $(PY) benchmarks/run.py $(BENCH_ARGS)
 
 clean-lake:
 	rm -rf lakehouse landing
