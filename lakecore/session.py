@@ -101,6 +101,7 @@ def get_spark(run: RunConfig, app_name: str) -> SparkSession:
             **DELTA_CONF,
             "spark.jars": ",".join(platform_jars()),
             "spark.sql.warehouse.dir": f"{run.lake_root}/_warehouse",
+            **(run.env.executor_sizing.spark_conf() if run.env.executor_sizing else {}),
             **run.env.spark.conf,
             **job_static_conf(run.job),
         }
@@ -110,6 +111,15 @@ def get_spark(run: RunConfig, app_name: str) -> SparkSession:
         active.sparkContext.setLogLevel("WARN")
         log.info("spark %s session started (master %s)", active.version, active.sparkContext.master)
         _check_delta_on_classpath(active)
+    sizing = run.env.executor_sizing
+    if sizing and run.job.spark.shuffle_partitions < sizing.total_cores:
+        log.warning(
+            "%s: spark.shuffle_partitions %d < the environment's %d executor cores: "
+            "cores stay idle in every shuffle stage",
+            app_name,
+            run.job.spark.shuffle_partitions,
+            sizing.total_cores,
+        )
     for key, value in job_sql_conf(run.job).items():
         active.conf.set(key, value)
     active.sparkContext.setJobGroup(app_name, app_name, interruptOnCancel=False)
