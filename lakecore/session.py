@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from pyspark import SparkConf
+from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
 from lakecore.config import PROJECT_ROOT, JobConfig, RunConfig
@@ -87,6 +87,21 @@ def _check_delta_on_classpath(spark: SparkSession) -> None:
         ) from None
 
 
+def _submitted_master() -> str | None:
+    """The master spark-submit was given, or None when Python started Spark itself.
+
+    spark-submit starts the JVM first and hands its gateway to Python in
+    PYSPARK_GATEWAY_PORT; only then can a SparkConf read the submitted settings
+    (an empty SparkConf() in plain Python knows none). Without that variable
+    the JVM must not be started here: the builder passes static settings such
+    as spark.driver.memory on its command line.
+    """
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        return None
+    SparkContext._ensure_initialized()
+    return SparkConf().get("spark.master", None)
+
+
 def get_spark(run: RunConfig, app_name: str) -> SparkSession:
     """Build (or reuse) the session for one job run, with every setting it needs."""
     active = SparkSession.getActiveSession()
@@ -95,7 +110,7 @@ def get_spark(run: RunConfig, app_name: str) -> SparkSession:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = SparkSession.builder.appName(app_name)
         # Under spark-submit the master comes from the command line: keep it.
-        if not SparkConf().contains("spark.master"):
+        if _submitted_master() is None:
             builder = builder.master(run.env.spark.master)
         static = {
             **DELTA_CONF,

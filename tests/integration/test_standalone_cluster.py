@@ -136,7 +136,7 @@ def cluster(tmp_path):
         c.stop()
 
 
-def submit(cluster: StandaloneCluster, lake_root: Path, cwd: Path) -> subprocess.CompletedProcess:
+def submit(cluster: StandaloneCluster, lake_root: Path, cwd: Path) -> tuple[int, str]:
     cmd = [
         str(PROJECT_ROOT / "scripts" / "spark-submit"),
         *("--master", cluster.url, "--executor-memory", "768m", "--total-executor-cores", "2"),
@@ -145,7 +145,13 @@ def submit(cluster: StandaloneCluster, lake_root: Path, cwd: Path) -> subprocess
         *("seller_risk_features", "--date", DATE, f"--set=env.lakehouse.root={lake_root}"),
         *[f"--set={o}" for o in TEST_JOB_OVERRIDES],
     ]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=cwd)
+    log = cwd / "spark-submit.log"
+    with log.open("w") as out:
+        try:
+            done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, timeout=600, cwd=cwd)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"spark-submit timed out: {log.read_text()[-4000:]}")
+    return done.returncode, log.read_text()
 
 
 def test_seller_risk_features_on_a_standalone_cluster_equals_local_mode(spark, tmp_path, cluster):
@@ -154,8 +160,8 @@ def test_seller_risk_features_on_a_standalone_cluster_equals_local_mode(spark, t
     write_silver(spark, cluster_lake, tables)
     shutil.copytree(cluster_lake, local_lake)
 
-    done = submit(cluster, cluster_lake, tmp_path)
-    assert done.returncode == 0, done.stderr[-4000:]
+    code, output = submit(cluster, cluster_lake, tmp_path)
+    assert code == 0, output[-4000:]
     assert run_cli(local_lake, "run", "seller_risk_features", "--date", DATE) == 0
 
     # The tasks ran in executors on both workers, not in the driver.
