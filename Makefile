@@ -7,8 +7,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMPS := .setup
 PYTEST_ARGS ?=
+# make bench BENCH_ARGS="--suite skew --orders 100000" (benchmarks/run.py --help)
+BENCH_ARGS ?=
 
-.PHONY: setup demo demo-kafka test lint fmt unit integration notebooks clean clean-lake help
+.PHONY: setup demo demo-kafka test lint fmt unit integration notebooks bench clean clean-lake help
 
 help:
 	@echo "make demo   - set up, generate demo data, ingest it, run every batch job, print a summary"
@@ -17,6 +19,7 @@ help:
 	@echo "make setup  - create .venv, install the package, resolve JVM jars with Maven"
 	@echo "make fmt    - format the code with ruff"
 	@echo "make notebooks - run the analyst notebooks on the lake, render HTML to notebooks/html"
+	@echo "make bench  - benchmarks/run.py (default: the skew suite at 1M orders); BENCH_ARGS=..."
 
 setup: $(STAMPS)/pip.stamp $(STAMPS)/jars.stamp $(STAMPS)/kafka.stamp
 
@@ -68,6 +71,14 @@ notebooks: setup
 
 unit: setup
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+# Benchmarks need the bench extra (DuckDB, matplotlib) on top of dev.
+$(STAMPS)/bench.stamp: pyproject.toml $(STAMPS)/pip.stamp
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,bench]"
+	@touch $@
+
+bench: setup $(STAMPS)/bench.stamp
+	nice -n 10 $(PY) benchmarks/run.py $(BENCH_ARGS)
 
 clean-lake:
 	rm -rf lakehouse landing

@@ -29,6 +29,7 @@ from transforms.seller_risk import (
 from transforms.seller_risk_facts import build_seller_orders
 from transforms.seller_risk_measures import RiskParams, feature_columns
 from transforms.seller_risk_scoring import ScoreRule
+from transforms.skew import hot_keys
 
 OUTPUT = "gold.seller_risk_features"
 RATE_COLUMN = re.compile(r"_(rate|share)_\d+d$")  # shares and rates lie in [0, 1]
@@ -167,6 +168,23 @@ def quality_checks(table: DataFrame, active_seller_days: int) -> list[Check]:
     ]
 
 
+def hot_sellers(ctx: JobContext, seller_orders: DataFrame) -> list[tuple]:
+    """Sellers above the job's hot-key share (config `skew:`), or none when salting is off."""
+    skew = ctx.job.skew
+    if not skew.enabled:
+        return []
+    keys = hot_keys(seller_orders, ["seller_id"], skew.hot_key_share, skew.sample_fraction)
+    ctx.run.extra["hot_keys"] = [k[0] for k in keys]
+    ctx.log.info(
+        "seller_risk_features: %d hot seller(s) >= %.0f%% of seller-orders, salted over %d: %s",
+        len(keys),
+        100 * skew.hot_key_share,
+        skew.salt_buckets,
+        [k[0] for k in keys],
+    )
+    return keys
+
+
 def run(ctx: JobContext) -> None:
     section = ctx.job.seller_risk
     tables = read_inputs(ctx)
@@ -184,6 +202,8 @@ def run(ctx: JobContext) -> None:
             section.risk_params(),
             ctx.start,
             ctx.end,
+            hot_sellers=hot_sellers(ctx, seller_orders),
+            salt_buckets=ctx.job.skew.salt_buckets,
         )
         table = build_seller_risk_table(
             features, section.rules(), section.feature_version, section.reason_codes

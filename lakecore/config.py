@@ -20,10 +20,18 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONF_DIR = PROJECT_ROOT / "conf"
@@ -38,6 +46,17 @@ class StrictModel(BaseModel):
 
 
 # --------------------------------------------------------------------------- platform
+
+# A Spark byte size: digits and an optional unit (b, k, m, g, t, with or without a trailing b).
+BYTE_SIZE = r"^\d+([bkmgtBKMGT][bB]?)?$"
+
+
+def _int_as_text(value: Any) -> Any:
+    """A plain number of bytes (YAML reads `-1` or `1048576` as an int) as Spark's text."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+ByteSize = Annotated[str, BeforeValidator(_int_as_text), StringConstraints(pattern=BYTE_SIZE)]
 
 
 class SparkEnvConfig(StrictModel):
@@ -54,11 +73,58 @@ class LakehouseConfig(StrictModel):
     quality_docs: str | None = None
 
 
+class ExecutorSizing(StrictModel):
+    """Executors of a cluster environment, applied as spark.executor.* when the session starts.
+
+    Sized from the per-job settings (conf/jobs/*.yaml): a job's shuffle_partitions
+    should be 2-4x the total executor cores (cores x max_executors), and one
+    core's share of executor memory should hold a few advisory-size partitions.
+    """
+
+    cores: int = Field(ge=1)
+    memory: ByteSize
+    memory_overhead: ByteSize | None = None
+    # Fixed count (standalone, YARN without dynamic allocation) or a dynamic-allocation range.
+    instances: int | None = Field(default=None, ge=1)
+    min_executors: int | None = Field(default=None, ge=0)
+    max_executors: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _count(self) -> ExecutorSizing:
+        if self.instances is not None and self.max_executors is not None:
+            raise ValueError("give instances (fixed) or min/max_executors (dynamic), not both")
+        if (self.min_executors or 0) > (self.max_executors or self.min_executors or 0):
+            raise ValueError(
+                f"min_executors {self.min_executors} > max_executors {self.max_executors}"
+            )
+        return self
+
+    def spark_conf(self) -> dict[str, str]:
+        conf = {"spark.executor.cores": str(self.cores), "spark.executor.memory": self.memory}
+        if self.memory_overhead:
+            conf["spark.executor.memoryOverhead"] = self.memory_overhead
+        if self.instances is not None:
+            conf["spark.executor.instances"] = str(self.instances)
+            # Standalone has no instance count: it grants cores up to cores.max.
+            conf["spark.cores.max"] = str(self.instances * self.cores)
+        if self.max_executors is not None:
+            conf["spark.dynamicAllocation.enabled"] = "true"
+            conf["spark.dynamicAllocation.shuffleTracking.enabled"] = "true"
+            conf["spark.dynamicAllocation.minExecutors"] = str(self.min_executors or 0)
+            conf["spark.dynamicAllocation.maxExecutors"] = str(self.max_executors)
+        return conf
+
+    @property
+    def total_cores(self) -> int:
+        return self.cores * (self.instances or self.max_executors or 1)
+
+
 class EnvConfig(StrictModel):
     description: str = ""
     spark: SparkEnvConfig = SparkEnvConfig()
     lakehouse: LakehouseConfig = LakehouseConfig()
-    executor_sizing: dict[str, Any] = Field(default_factory=dict)
+    # None for local mode (the driver is the executor: spark.driver.memory).
+    executor_sizing: ExecutorSizing | None = None
 
 
 class PlatformConfig(StrictModel):
@@ -70,12 +136,17 @@ class PlatformConfig(StrictModel):
 
 
 class AqeConfig(StrictModel):
+    """Adaptive query execution; the defaults are Spark 4's own."""
+
     enabled: bool = True
     coalesce_partitions: bool = True
-    advisory_partition_size: str = "64m"
+    # Spark's default (true) ignores advisory_partition_size when coalescing and only keeps
+    # the default parallelism busy; false coalesces to advisory-sized partitions.
+    parallelism_first: bool = True
+    advisory_partition_size: ByteSize = "64m"
     skew_join: bool = True
-    skew_join_factor: float = 5.0
-    skew_join_threshold: str = "256m"
+    skew_join_factor: float = Field(default=5.0, gt=1)
+    skew_join_threshold: ByteSize = "256m"
 
 
 class SparkJobConfig(StrictModel):
@@ -83,7 +154,12 @@ class SparkJobConfig(StrictModel):
 
     shuffle_partitions: int = Field(default=8, ge=1)
     default_parallelism: int | None = Field(default=None, ge=1)
-    broadcast_threshold: str = "10m"
+    # "-1" turns broadcast joins off.
+    broadcast_threshold: Annotated[
+        str,
+        BeforeValidator(_int_as_text),
+        StringConstraints(pattern=r"^(-1|\d+([bkmgtBKMGT][bB]?)?)$"),
+    ] = "10m"
     driver_memory: str | None = None
     executor_memory: str | None = None
     aqe: AqeConfig = AqeConfig()
@@ -91,6 +167,13 @@ class SparkJobConfig(StrictModel):
 
 
 class SkewConfig(StrictModel):
+    """Salting of hot keys in aggregations AQE cannot split (transforms/skew.py).
+
+    A key holding >= hot_key_share of a sample (sample_fraction of the rows) is
+    aggregated in salt_buckets pieces first; off unless `enabled`.
+    """
+
+    enabled: bool = False
     hot_key_share: float = Field(default=0.05, gt=0, le=1)
     salt_buckets: int = Field(default=16, ge=1)
     sample_fraction: float = Field(default=0.1, gt=0, le=1)

@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 
-from pyspark import SparkConf
+from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
 from lakecore.config import RunConfig
@@ -50,6 +50,21 @@ def _check_delta_on_classpath(spark: SparkSession) -> None:
         ) from None
 
 
+def _submitted_master() -> str | None:
+    """The master spark-submit was given, or None when Python started Spark itself.
+
+    spark-submit starts the JVM first and hands its gateway to Python in
+    PYSPARK_GATEWAY_PORT; only then can a SparkConf read the submitted settings
+    (an empty SparkConf() in plain Python knows none). Without that variable
+    the JVM must not be started here: the builder passes static settings such
+    as spark.driver.memory on its command line.
+    """
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        return None
+    SparkContext._ensure_initialized()
+    return SparkConf().get("spark.master", None)
+
+
 def get_spark(run: RunConfig, app_name: str) -> SparkSession:
     """Build (or reuse) the session for one job run, with every setting it needs."""
     active = SparkSession.getActiveSession()
@@ -58,12 +73,13 @@ def get_spark(run: RunConfig, app_name: str) -> SparkSession:
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = SparkSession.builder.appName(app_name)
         # Under spark-submit the master comes from the command line: keep it.
-        if not SparkConf().contains("spark.master"):
+        if _submitted_master() is None:
             builder = builder.master(run.env.spark.master)
         static = {
             **DELTA_CONF,
             "spark.jars": ",".join(platform_jars()),
             "spark.sql.warehouse.dir": f"{run.lake_root}/_warehouse",
+            **(run.env.executor_sizing.spark_conf() if run.env.executor_sizing else {}),
             **run.env.spark.conf,
             **job_static_conf(run.job),
         }
@@ -73,6 +89,15 @@ def get_spark(run: RunConfig, app_name: str) -> SparkSession:
         active.sparkContext.setLogLevel("WARN")
         log.info("spark %s session started (master %s)", active.version, active.sparkContext.master)
         _check_delta_on_classpath(active)
+    sizing = run.env.executor_sizing
+    if sizing and run.job.spark.shuffle_partitions < sizing.total_cores:
+        log.warning(
+            "%s: spark.shuffle_partitions %d < the environment's %d executor cores: "
+            "cores stay idle in every shuffle stage",
+            app_name,
+            run.job.spark.shuffle_partitions,
+            sizing.total_cores,
+        )
     for key, value in job_sql_conf(run.job).items():
         active.conf.set(key, value)
     active.sparkContext.setJobGroup(app_name, app_name, interruptOnCancel=False)

@@ -43,6 +43,9 @@ def job_sql_conf(job: JobConfig) -> dict[str, str]:
         "spark.sql.autoBroadcastJoinThreshold": s.broadcast_threshold,
         "spark.sql.adaptive.enabled": str(s.aqe.enabled).lower(),
         "spark.sql.adaptive.coalescePartitions.enabled": str(s.aqe.coalesce_partitions).lower(),
+        "spark.sql.adaptive.coalescePartitions.parallelismFirst": str(
+            s.aqe.parallelism_first
+        ).lower(),
         "spark.sql.adaptive.advisoryPartitionSizeInBytes": s.aqe.advisory_partition_size,
         "spark.sql.adaptive.skewJoin.enabled": str(s.aqe.skew_join).lower(),
         "spark.sql.adaptive.skewJoin.skewedPartitionFactor": str(s.aqe.skew_join_factor),

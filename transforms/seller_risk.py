@@ -82,8 +82,14 @@ def build_seller_risk_features(
     p: RiskParams,
     start: date,
     end: date,
+    hot_sellers: Sequence[tuple] = (),
+    salt_buckets: int = 1,
 ) -> DataFrame:
-    """(seller_id, as_of_date, features...) for every active seller and day in [start, end]."""
+    """(seller_id, as_of_date, features...) for every active seller and day in [start, end].
+
+    `hot_sellers` (transforms.skew.hot_keys) have their daily sums salted over
+    `salt_buckets`; the features are the same with or without.
+    """
     start_day, end_day = to_day(start), to_day(end)
     first_item_day = start_day - (max(p.windows) - 1)  # oldest sale a window of `start` holds
     review_facts = build_review_facts(
@@ -98,7 +104,9 @@ def build_seller_risk_features(
     item_z = with_price_z(
         prices.where(in_range), reference, step, p.min_category_items, p.below_category_z
     )
-    daily = daily_measures(seller_orders, review_facts, item_z, build_listings(products))
+    daily = daily_measures(
+        seller_orders, review_facts, item_z, build_listings(products), hot_sellers, salt_buckets
+    )
     spine = active_seller_days(seller_orders, p, start, end)
     buyers = buyer_windows(seller_orders, p.windows, start_day, end_day)
     templated = templated_review_windows(

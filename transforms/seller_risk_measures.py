@@ -7,6 +7,7 @@ column too, so a reviewer can tell "0 of 0" from "0 of 40".
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
@@ -137,7 +138,12 @@ def ratio(num: Column | str, den: Column | str) -> Column:
 
 
 def daily_measures(
-    seller_orders: DataFrame, review_facts: DataFrame, item_z: DataFrame, listings: DataFrame
+    seller_orders: DataFrame,
+    review_facts: DataFrame,
+    item_z: DataFrame,
+    listings: DataFrame,
+    hot_sellers: Sequence[tuple] = (),
+    salt_buckets: int = 1,
 ) -> DataFrame:
     """Additive measures per (seller, day), each keyed by the day its event became known.
 
@@ -185,7 +191,7 @@ def daily_measures(
         item_z,
         listings.withColumn("listings", F.lit(1)),
     ]
-    return aggregate_daily(sources, MEASURES).withColumn(
+    return aggregate_daily(sources, MEASURES, hot_sellers, salt_buckets).withColumn(
         "sale_day", F.when(F.col("orders") > 0, F.col("day"))
     )
 

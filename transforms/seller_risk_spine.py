@@ -14,11 +14,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+
+from transforms.skew import Agg, salted_aggregate
 
 SELLER = "seller_id"
 AS_OF = "as_of_day"
@@ -110,8 +112,17 @@ def with_rolling(spine: DataFrame, daily: DataFrame, specs: Mapping[str, Rolling
     )
 
 
-def aggregate_daily(sources: list[DataFrame], measures: Mapping[str, str]) -> DataFrame:
-    """Union event rows (each with some of `measures`) and sum them per (seller, day)."""
+def aggregate_daily(
+    sources: list[DataFrame],
+    measures: Mapping[str, str],
+    hot_sellers: Sequence[tuple] = (),
+    salt_buckets: int = 1,
+) -> DataFrame:
+    """Union event rows (each with some of `measures`) and sum them per (seller, day).
+
+    The rows of `hot_sellers` are summed in `salt_buckets` pieces first
+    (transforms.skew): the same sums, without one task per hot seller-day.
+    """
     aligned = [
         src.select(
             SELLER,
@@ -126,4 +137,7 @@ def aggregate_daily(sources: list[DataFrame], measures: Mapping[str, str]) -> Da
     union = aligned[0]
     for other in aligned[1:]:
         union = union.unionByName(other)
-    return union.groupBy(SELLER, "day").agg(*[F.sum(m).alias(m) for m in measures])
+    sums = [Agg("sum", m, m) for m in measures]
+    return salted_aggregate(
+        union, [SELLER, "day"], sums, hot_sellers, salt_buckets, key_cols=[SELLER]
+    )

@@ -174,3 +174,60 @@ def test_resolve_dates_errors(kw, message):
 def test_undated_job_rejects_a_date():
     with pytest.raises(UsageError, match="takes no date"):
         resolve_dates(_spec(False), _ns(date="2025-01-01"))
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("spark.aqe.advisory_partition_size", "64 megs"),
+        ("spark.aqe.skew_join_threshold", "-1"),
+        ("spark.broadcast_threshold", "-2"),
+        ("spark.aqe.skew_join_factor", "0.5"),
+        ("skew.hot_key_share", "0"),
+    ],
+)
+def test_bad_tuning_values_name_the_key(conf_dir, key, value):
+    with pytest.raises(ConfigError, match=rf"key '{key}'"):
+        load_run_config("ingest", IngestConfig, overrides=[f"{key}={value}"], conf_dir=conf_dir)
+
+
+def test_job_tuning_reaches_the_session_conf(conf_dir):
+    from lakecore.session import job_sql_conf
+
+    cfg = load_run_config(
+        "ingest",
+        IngestConfig,
+        overrides=["spark.broadcast_threshold=-1", "spark.aqe.parallelism_first=false"],
+        conf_dir=conf_dir,
+    )
+    conf = job_sql_conf(cfg.job)
+    assert conf["spark.sql.autoBroadcastJoinThreshold"] == "-1"
+    assert conf["spark.sql.adaptive.coalescePartitions.parallelismFirst"] == "false"
+    assert conf["spark.sql.adaptive.advisoryPartitionSizeInBytes"] == "64m"
+
+
+def test_cluster_environments_validate_and_size_executors(conf_dir):
+    """Every documented environment loads; executor sizing becomes spark.executor.* settings."""
+    sized = {}
+    for env in ("standalone", "kubernetes", "yarn", "cluster"):
+        cfg = load_run_config("ingest", IngestConfig, env_name=env, conf_dir=conf_dir)
+        sized[env] = cfg.env.executor_sizing.spark_conf()
+    assert sized["standalone"] == {
+        "spark.executor.cores": "2",
+        "spark.executor.memory": "6g",
+        "spark.executor.instances": "2",
+        "spark.cores.max": "4",
+    }
+    assert sized["kubernetes"]["spark.dynamicAllocation.maxExecutors"] == "10"
+    assert sized["yarn"]["spark.executor.memoryOverhead"] == "2g"
+
+
+def test_executor_sizing_refuses_fixed_and_dynamic_counts_together(conf_dir):
+    with pytest.raises(ConfigError, match=r"instances \(fixed\) or min/max_executors"):
+        load_run_config(
+            "ingest",
+            IngestConfig,
+            env_name="standalone",
+            overrides=["env.executor_sizing.max_executors=4"],
+            conf_dir=conf_dir,
+        )
