@@ -8,10 +8,10 @@ Each micro-batch, in one named foreachBatch function (`process_inventory_events`
 2. valid events are inserted into `bronze.inventory_stream_events` by an
    insert-only MERGE on event_id (a duplicate id counts once), rejected ones into
    `quarantine.inventory_stream_events` by MERGE on (topic, partition, offset);
-3. the events this batch inserted (bronze rows tagged with its batch id) are
-   summed per (location, sku) with the ledger's signs and added to
-   `gold.inventory_book_current` by a MERGE guarded by `last_batch_id`: a pair
-   already moved by this batch is not moved again;
+3. the events this batch inserted (bronze rows tagged with its source and batch
+   id) are summed per (location, sku) with the ledger's signs and added to
+   `gold.inventory_book_current` by a MERGE guarded by (`last_source`,
+   `last_batch_id`): a pair already moved by this batch is not moved again;
 4. pairs the batch left with negative on-hand or available stock get a row in
    `gold.inventory_stock_alerts` (keyed by pair, batch and kind);
 5. the batch's counts go to `ops.stream_progress`, then its offsets and the
@@ -26,7 +26,6 @@ moves the book (the reconciliation job is the place that dates it).
 
 from __future__ import annotations
 
-import argparse
 from typing import Literal
 
 from pyspark.sql import DataFrame
@@ -34,7 +33,13 @@ from pyspark.sql import functions as F
 
 from lakecore.config import JobConfig, StrictModel
 from lakecore.job import JobContext, JobSpec
-from lakecore.streaming import StreamRunner, StreamSource, checkpoint_root
+from lakecore.streaming import (
+    StreamRunner,
+    StreamSource,
+    add_stream_arguments,
+    checkpoint_root,
+    require_source,
+)
 from transforms.inventory_ledger import PAIR
 from transforms.inventory_stream import (
     book_changes,
@@ -62,10 +67,18 @@ class InventoryStreamConfig(JobConfig):
     inventory_stream: InventoryStreamParams
 
 
-def process_inventory_events(ctx: JobContext, batch: DataFrame, batch_id: int) -> dict:
-    """One micro-batch, idempotent per batch id; returns its counts
-    (read = written + duplicates + quarantined)."""
+def process_inventory_events(
+    ctx: JobContext, batch: DataFrame, batch_id: int, source_id: str
+) -> dict:
+    """One micro-batch, idempotent per (source, batch id); returns its counts
+    (read = written + duplicates + quarantined).
+
+    Batch ids restart at 0 for every checkpoint, so rows and guards carry the source
+    too: switching the source (Delta stand-in to Kafka, another topic) never mistakes
+    another query's batch for this one.
+    """
     lake = ctx.lake
+    tag = {"ingest_source": F.lit(source_id), "ingest_batch": F.lit(batch_id)}
     events = parse_inventory_messages(batch).persist()
     try:
         counts = events.agg(
@@ -75,11 +88,11 @@ def process_inventory_events(ctx: JobContext, batch: DataFrame, batch_id: int) -
         ).first()
         if not counts["read"]:
             return {"read": 0, "written": 0, "duplicates": 0, "quarantined": 0, "late": 0}
-        firsts = first_deliveries(events).withColumn("ingest_batch", F.lit(batch_id))
+        firsts = first_deliveries(events).withColumns(tag)
         lake.merge(firsts, BRONZE, keys=["event_id"], update=False, count_rows=False)
         if counts["quarantined"]:
             lake.merge(
-                stream_quarantine_rows(events).withColumn("ingest_batch", F.lit(batch_id)),
+                stream_quarantine_rows(events).withColumns(tag),
                 QUARANTINE,
                 keys=["topic", "partition", "offset"],
                 update=False,
@@ -88,11 +101,14 @@ def process_inventory_events(ctx: JobContext, batch: DataFrame, batch_id: int) -
     finally:
         events.unpersist()
     # The rows this batch inserted, also when this is a replay of a batch that got that far.
-    mine = lake.read(BRONZE).where(F.col("ingest_batch") == batch_id).persist()
+    this_batch = (F.col("ingest_source") == source_id) & (F.col("ingest_batch") == batch_id)
+    mine = lake.read(BRONZE).where(this_batch).persist()
     try:
         written = mine.count()
         if written:
-            changes = book_changes(mine).withColumn("last_batch_id", F.lit(batch_id).cast("long"))
+            changes = book_changes(mine).withColumns(
+                {"last_source": F.lit(source_id), "last_batch_id": F.lit(batch_id).cast("long")}
+            )
             lake.accumulate(
                 changes,
                 OUTPUT,
@@ -103,18 +119,25 @@ def process_inventory_events(ctx: JobContext, batch: DataFrame, batch_id: int) -
                     "available": "t.available + s.available",
                     "events": "t.events + s.events",
                     "last_event_ts": "greatest(t.last_event_ts, s.last_event_ts)",
+                    "last_source": "s.last_source",
                     "last_batch_id": "s.last_batch_id",
                 },
-                condition="t.last_batch_id < s.last_batch_id",
+                # Skip a pair this source already moved with this batch (a replay).
+                condition="NOT (t.last_source <=> s.last_source "
+                "AND t.last_batch_id >= s.last_batch_id)",
                 count_rows=False,
             )
-            moved = lake.read(OUTPUT).where(F.col("last_batch_id") == batch_id)
-            alerts = negative_stock_alerts(moved).withColumnRenamed("last_batch_id", "batch_id")
+            moved = lake.read(OUTPUT).where(
+                (F.col("last_source") == source_id) & (F.col("last_batch_id") == batch_id)
+            )
+            alerts = negative_stock_alerts(moved).withColumnsRenamed(
+                {"last_source": "source_id", "last_batch_id": "batch_id"}
+            )
             if not alerts.isEmpty():
                 lake.merge(
                     alerts,
                     ALERTS,
-                    keys=[*PAIR, "batch_id", "alert_type"],
+                    keys=[*PAIR, "source_id", "batch_id", "alert_type"],
                     update=False,
                     count_rows=False,
                 )
@@ -129,22 +152,9 @@ def process_inventory_events(ctx: JobContext, batch: DataFrame, batch_id: int) -
     }
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=None,
-        help="processing-time trigger only: stop after this many seconds (default: run until killed)",
-    )
-
-
 def run(ctx: JobContext) -> None:
     p = ctx.job.inventory_stream
-    if p.source.kind == "delta" and not ctx.lake.exists(p.source.delta_table):
-        raise ValueError(
-            f"{p.source.delta_table} does not exist: publish events first "
-            "(python -m jobs run publish_inventory_events) or set inventory_stream.source.kind=kafka"
-        )
+    require_source(ctx.lake, p.source, "inventory_stream", "publish_inventory_events")
     runner = StreamRunner(
         ctx.spark,
         ctx.lake,
@@ -156,7 +166,7 @@ def run(ctx: JobContext) -> None:
     )
 
     def process(batch: DataFrame, batch_id: int, _watermark) -> dict:
-        return process_inventory_events(ctx, batch, batch_id)
+        return process_inventory_events(ctx, batch, batch_id, p.source.source_id)
 
     process.__name__ = "process_inventory_events"
     with ctx.step(f"stream {p.source.source_id} -> {OUTPUT} ({p.trigger})"):
@@ -175,5 +185,5 @@ SPEC = JobSpec(
     run=run,
     reads=("kafka:inventory_events | stream.inventory_events",),
     writes=(BRONZE, QUARANTINE, OUTPUT, ALERTS, "ops.stream_progress"),
-    add_arguments=add_arguments,
+    add_arguments=add_stream_arguments,
 )

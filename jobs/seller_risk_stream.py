@@ -23,7 +23,6 @@ nothing. The checkpoint lives under the lake's checkpoint root per job and sourc
 
 from __future__ import annotations
 
-import argparse
 from datetime import timedelta
 from typing import Literal
 
@@ -33,7 +32,13 @@ from pyspark.sql import functions as F
 
 from lakecore.config import JobConfig, StrictModel
 from lakecore.job import JobContext, JobSpec
-from lakecore.streaming import StreamRunner, StreamSource, checkpoint_root
+from lakecore.streaming import (
+    StreamRunner,
+    StreamSource,
+    add_stream_arguments,
+    checkpoint_root,
+    require_source,
+)
 from transforms.seller_events import (
     WINDOW_KEY,
     aggregate_windows,
@@ -142,22 +147,9 @@ def process_seller_events(ctx: JobContext, batch: DataFrame, batch_id: int, wate
         events.unpersist()
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=None,
-        help="processing-time trigger only: stop after this many seconds (default: run until killed)",
-    )
-
-
 def run(ctx: JobContext) -> None:
     p = ctx.job.seller_risk_stream
-    if p.source.kind == "delta" and not ctx.lake.exists(p.source.delta_table):
-        raise ValueError(
-            f"{p.source.delta_table} does not exist: publish events first "
-            "(python -m jobs run publish_seller_events) or set seller_risk_stream.source.kind=kafka"
-        )
+    require_source(ctx.lake, p.source, "seller_risk_stream", "publish_seller_events")
     runner = StreamRunner(
         ctx.spark,
         ctx.lake,
@@ -193,5 +185,5 @@ SPEC = JobSpec(
     run=run,
     reads=("kafka:seller_events | stream.seller_events", BASELINE),
     writes=(BRONZE, QUARANTINE, OUTPUT, "ops.stream_progress"),
-    add_arguments=add_arguments,
+    add_arguments=add_stream_arguments,
 )

@@ -326,3 +326,22 @@ def publish(lake: Lakehouse, messages: DataFrame, target: StreamSource) -> int:
             messages, target.delta_table, keys=["topic", "partition", "offset"], update=False
         )
     return rows
+
+
+def add_stream_arguments(parser) -> None:
+    """The stream jobs' own CLI option: `--timeout` for processing-time runs."""
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="processing-time trigger only: stop after this many seconds (default: run until killed)",
+    )
+
+
+def require_source(lake: Lakehouse, source: StreamSource, job: str, publisher: str) -> None:
+    """Stop before starting a query on a Delta stand-in that does not exist yet."""
+    if source.kind == "delta" and not lake.exists(source.delta_table):
+        raise ValueError(
+            f"{source.delta_table} does not exist: publish events first "
+            f"(python -m jobs run {publisher}) or set {job}.source.kind=kafka"
+        )
