@@ -168,8 +168,9 @@ class Lakehouse:
         """MERGE where a matched row becomes `set_exprs` (SQL over the target `t` and the
         source `s`) when `condition` holds, and an unmatched source row is inserted as is.
 
-        For running totals kept idempotent by a guard: e.g. `condition` =
-        `t.last_batch_id < s.last_batch_id` applies a micro-batch's increments once.
+        For running totals kept idempotent by a guard: e.g. inventory_stream's
+        `NOT (t.last_source <=> s.last_source AND t.last_batch_id >= s.last_batch_id)`
+        applies each micro-batch's increments once.
         """
         if not self.exists(name):
             return self.merge(df, name, keys, count_rows=count_rows)
