@@ -39,6 +39,7 @@ from lakecore.streaming import (
     add_stream_arguments,
     checkpoint_root,
     require_source,
+    run_stream_job,
 )
 from transforms.inventory_ledger import PAIR
 from transforms.inventory_stream import (
@@ -169,13 +170,7 @@ def run(ctx: JobContext) -> None:
         return process_inventory_events(ctx, batch, batch_id, p.source.source_id)
 
     process.__name__ = "process_inventory_events"
-    with ctx.step(f"stream {p.source.source_id} -> {OUTPUT} ({p.trigger})"):
-        totals = runner.run(
-            process, p.trigger, p.processing_time, getattr(ctx.args, "timeout", None)
-        )
-    ctx.run.add(BRONZE, read=totals["read"] - totals["quarantined"], written=totals["written"])
-    ctx.run.add(QUARANTINE, quarantined=totals["quarantined"])
-    ctx.run.extra["duplicates"] = totals["duplicates"]
+    run_stream_job(ctx, runner, process, p, (BRONZE, QUARANTINE, OUTPUT))
 
 
 SPEC = JobSpec(

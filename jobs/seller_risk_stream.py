@@ -38,6 +38,7 @@ from lakecore.streaming import (
     add_stream_arguments,
     checkpoint_root,
     require_source,
+    run_stream_job,
 )
 from transforms.seller_events import (
     WINDOW_KEY,
@@ -168,13 +169,7 @@ def run(ctx: JobContext) -> None:
         return process_seller_events(ctx, batch, batch_id, watermark)
 
     process.__name__ = "process_seller_events"
-    with ctx.step(f"stream {p.source.source_id} -> {OUTPUT} ({p.trigger})"):
-        totals = runner.run(
-            process, p.trigger, p.processing_time, getattr(ctx.args, "timeout", None)
-        )
-    ctx.run.add(BRONZE, read=totals["read"] - totals["quarantined"], written=totals["written"])
-    ctx.run.add(QUARANTINE, quarantined=totals["quarantined"])
-    ctx.run.extra["duplicates"] = totals["duplicates"]
+    totals = run_stream_job(ctx, runner, process, p, (BRONZE, QUARANTINE, OUTPUT))
     ctx.run.extra["late"] = totals["late"]
 
 

@@ -345,3 +345,19 @@ def require_source(lake: Lakehouse, source: StreamSource, job: str, publisher: s
             f"{source.delta_table} does not exist: publish events first "
             f"(python -m jobs run {publisher}) or set {job}.source.kind=kafka"
         )
+
+
+def run_stream_job(
+    ctx, runner: StreamRunner, process, params, tables: tuple[str, str, str]
+) -> dict:
+    """Run a stream job's query under one logged step and record its totals in the run:
+    `tables` = (bronze, quarantine, output); `params` has source, trigger, processing_time."""
+    bronze, quarantine, output = tables
+    with ctx.step(f"stream {params.source.source_id} -> {output} ({params.trigger})"):
+        totals = runner.run(
+            process, params.trigger, params.processing_time, getattr(ctx.args, "timeout", None)
+        )
+    ctx.run.add(bronze, read=totals["read"] - totals["quarantined"], written=totals["written"])
+    ctx.run.add(quarantine, quarantined=totals["quarantined"])
+    ctx.run.extra["duplicates"] = totals["duplicates"]
+    return totals
