@@ -104,6 +104,9 @@ def compare(work: Path, memory: str) -> dict:
     pdf = idx.toPandas()
     params = s.params()
     spark_times = per_iteration(lambda n: fit_als(idx, replace(params, max_iter=n))[1])
+    # The shipped default fit (max_iter iterations), warm, best of two: the "fit <= 5 s" figure.
+    default_fit = [fit_als(idx, params)[1] for _ in range(2)]
+    spark_times[f"default_fit_{params.max_iter}_iter_s"] = min(default_fit)
     rows, cols = pdf["user_idx"].to_numpy(), pdf["item_idx"].to_numpy()
     matrix = sp.csr_matrix((pdf["strength"].to_numpy(np.float32), (rows, cols)))
 

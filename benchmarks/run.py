@@ -6,7 +6,9 @@ Suites:
   each in its own process with the UI on; stage metrics come from Spark's REST
   API (benchmarks/job_metrics.py). Writes results/skew_<orders>.json and
   results/skew_<orders>.png.
-- scaling: seller_risk_features (tuned) at each --scales order count; wall time ratio.
+- scaling: seller_risk_features (tuned) at each --scales order count, one lake per
+  scale under <workdir>/<orders> (--reuse-lake keeps a lake already there, e.g.
+  the skew suite's with --workdir <workdir>/<orders>); wall time ratio.
 - any script suite (SCRIPT_SUITES): a per-topic benchmark script run with its
   own arguments after `--`, e.g. `run.py --suite inventory -- --stores 50 --dcs 3`.
   A helper adding a benchmark registers it there with one line.
@@ -27,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
+from bench_inventory import ledger_version, undo_reconciliation
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
@@ -47,6 +50,10 @@ SKEW_JOBS = {
     "seller_risk_features": [],  # hottest seller >= 20% of orders
     "inventory_reconciliation": [],  # a DC carries every SKU: 1/assortment x a store's pairs
 }
+
+# What seller_risk_features reads (silver): the scaling suite ingests only these, since
+# interactions (~3.5 rows per order even thinned) would dominate set-up at 10M orders.
+SCALING_TABLES = "sellers,customers,products,categories,orders,order_items,reviews,after_sales"
 
 # Spark 4's own defaults for every key the job YAMLs tune (the "before" config).
 SPARK_DEFAULTS = {
@@ -126,13 +133,20 @@ def run_jobs(work: Path, conf: Path, *args: str) -> float:
 
 
 def generate(
-    work: Path, conf: Path, orders: int, gen_sets: list[str], reuse_landing: bool = False
+    work: Path,
+    conf: Path,
+    orders: int,
+    gen_sets: list[str],
+    reuse_landing: bool = False,
+    tables: str | None = None,
 ) -> dict[str, float]:
-    """Demo data at `orders` (sellers, customers, products scale with it), ingested and conformed."""
+    """Demo data at `orders` (sellers, customers, products scale with it), ingested and
+    conformed; `tables`: ingest only these (comma-separated)."""
     shutil.rmtree(work / "lake", ignore_errors=True)
+    ingest = ["run", "ingest", "--source", "demo", *(["--tables", tables] if tables else [])]
     if reuse_landing:
         return {
-            "ingest_s": run_jobs(work, conf, "run", "ingest", "--source", "demo"),
+            "ingest_s": run_jobs(work, conf, *ingest),
             "conform_s": run_jobs(work, conf, "run", "conform"),
         }
     shutil.rmtree(work / "landing", ignore_errors=True)
@@ -147,7 +161,7 @@ def generate(
     sets += [f"--set=generate_demo_data.{kv}" for kv in gen_sets]
     return {
         "generate_s": run_jobs(work, conf, "run", "generate_demo_data", *sets),
-        "ingest_s": run_jobs(work, conf, "run", "ingest", "--source", "demo"),
+        "ingest_s": run_jobs(work, conf, *ingest),
         "conform_s": run_jobs(work, conf, "run", "conform"),
     }
 
@@ -185,13 +199,20 @@ def skew_suite(a: argparse.Namespace) -> dict[str, object]:
     if not a.reuse_lake:
         result["setup_s"] = generate(work, tuned, a.orders, a.gen_set, a.reuse_landing)
     result["hottest_seller_share"] = hottest_share(work, tuned)
+    # inventory_reconciliation is incremental: a second run on the same input finds
+    # nothing to do, so every run starts from the ledger version the first one saw.
+    ledger_v = ledger_version(work / "lake", tuned)
     jobs: dict[str, object] = {}
     for job, args in SKEW_JOBS.items():
+        if a.only and job not in a.only:
+            continue
         runs = {}
         # Alternating order so that a warm page cache does not favour one config.
         for label, conf in (("defaults", defaults), ("tuned", tuned), *(
             [("defaults_2", defaults), ("tuned_2", tuned)] if a.repeat > 1 else []
         )):  # fmt: skip
+            if job == "inventory_reconciliation":
+                undo_reconciliation(work / "lake", conf, ledger_v)
             runs[label] = measure(work, conf, job, args, label)
         d = min(r["job_s"] for k, r in runs.items() if k.startswith("defaults"))
         t = min(r["job_s"] for k, r in runs.items() if k.startswith("tuned"))
@@ -219,13 +240,16 @@ def hottest_share(work: Path, conf: Path) -> float:
 
 
 def scaling_suite(a: argparse.Namespace) -> dict[str, object]:
-    work = a.workdir
-    tuned = bench_conf(work, a.driver_memory, "tuned")
     points = []
     for orders in a.scales:
-        setup = generate(work, tuned, orders, a.gen_set)
+        # One lake per scale (<workdir>/<orders>), so the skew suite's lake at the same
+        # scale and bench_seller_risk.py --skip-pipeline can share it.
+        work = a.workdir / str(orders)
+        tuned = bench_conf(work, a.driver_memory, "tuned")
+        reuse = a.reuse_lake and (work / "lake" / "silver" / "order_items").is_dir()
+        setup = {} if reuse else generate(work, tuned, orders, a.gen_set, tables=SCALING_TABLES)
         m = measure(work, tuned, "seller_risk_features", [], f"scaling-{orders}")
-        points.append({"orders": orders, "setup_s": setup, "metrics": m})
+        points.append({"orders": orders, "setup_s": setup, "reused_lake": reuse, "metrics": m})
     first, last = points[0], points[-1]
     return {
         "benchmark": "scaling",
@@ -286,6 +310,13 @@ def main() -> int:
     ap.add_argument("--reuse-landing", action="store_true", help="reuse the generated files")
     ap.add_argument("--reuse-lake", action="store_true", help="reuse the lake in --workdir")
     ap.add_argument(
+        "--only",
+        action="append",
+        choices=list(SKEW_JOBS),
+        help="skew suite: measure only this job (repeatable); other jobs' figures already "
+        "in results/skew_<orders>.json are kept",
+    )
+    ap.add_argument(
         "--gen-set",
         action="append",
         default=[],
@@ -302,6 +333,9 @@ def main() -> int:
     if a.suite == "skew":
         result = skew_suite(a)
         out = RESULTS / f"skew_{a.orders}.json"
+        if a.only and out.is_file():
+            kept = json.loads(out.read_text())["jobs"]
+            result["jobs"] = {**kept, **result["jobs"]}
         chart(result, out.with_suffix(".png"))
     else:
         result = scaling_suite(a)

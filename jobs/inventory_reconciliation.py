@@ -54,7 +54,16 @@ ADJUSTMENTS = "gold.inventory_adjustments"
 ACCURACY = "gold.inventory_accuracy"
 ALERTS = "gold.inventory_alerts"
 QUARANTINE = "quarantine.inventory_reconciliation"
-OWN_LEDGER_ROWS = f"t.event_type = 'ADJUSTMENT' AND t.event_id LIKE '{RECON_PREFIX}%'"
+# The ledger rows this job owns. Written as a range (not LIKE 'recon:%') so that Delta
+# skips every file whose event_id min/max statistics lie outside it.
+_AFTER_PREFIX = RECON_PREFIX[:-1] + chr(ord(RECON_PREFIX[-1]) + 1)
+OWN_ROWS = (
+    f"event_type = 'ADJUSTMENT' AND event_id >= '{RECON_PREFIX}' AND event_id < '{_AFTER_PREFIX}'"
+)
+OWN_LEDGER_ROWS = (
+    f"t.event_type = 'ADJUSTMENT' AND t.event_id >= '{RECON_PREFIX}' "
+    f"AND t.event_id < '{_AFTER_PREFIX}'"
+)
 
 
 class ToleranceConfig(StrictModel):
@@ -105,15 +114,30 @@ def _in_days(column: str, days: list[date]) -> str:
 
 def sync_ledger(ctx: JobContext) -> None:
     """The ledger's `recon:` rows become exactly gold.inventory_adjustments (MERGE on the
-    count's event id). Every run does it: `conform` rewrites silver from bronze."""
+    count's event id, then own rows whose adjustment is gone are deleted). Every run does
+    it: `conform` rewrites silver from bronze.
+
+    Two statements rather than one MERGE with WHEN NOT MATCHED BY SOURCE: Delta skips
+    the files of other events for a MERGE whose condition bounds the target (the job's
+    id range), but reads the whole ledger for a NOT MATCHED BY SOURCE clause.
+    """
     if not ctx.lake.exists(ADJUSTMENTS):
         return
     with ctx.step(f"MERGE adjustments into {EVENTS}"):
         ledger = adjustments_as_events(ctx.lake.read(ADJUSTMENTS))
         n = ctx.lake.merge(
-            ledger, EVENTS, ["event_id"], changed_only=True, delete_unmatched=OWN_LEDGER_ROWS
+            ledger, EVENTS, ["event_id"], changed_only=True, target_filter=OWN_LEDGER_ROWS
         )
         ctx.run.add(f"{EVENTS} (adjustments)", written=n)
+        # Own rows whose count was since reconciled within tolerance (or re-keyed).
+        gone = (
+            ctx.lake.read(EVENTS)
+            .where(OWN_ROWS)
+            .select("event_id")
+            .join(ledger.select("event_id"), "event_id", "left_anti")
+        )
+        if not gone.isEmpty():
+            ctx.lake.delete_keys(gone, EVENTS, ["event_id"], target_filter=OWN_LEDGER_ROWS)
 
 
 def publish_day_slices(ctx: JobContext, days: list[date]) -> None:
@@ -198,7 +222,10 @@ def reconcile_day(ctx: JobContext, day: date) -> None:
     try:
         with ctx.step(f"{day}: replay the ledger up to {day + timedelta(days=1)}"):
             valid = counts.where(F.size("reasons") == 0).drop("reasons")
-            reconciled = reconcile(replay, valid, history).persist(StorageLevel.MEMORY_AND_DISK)
+            # Materialized without lineage: the ledger MERGE below rewrites silver, and
+            # Delta then drops every cached plan that reads it, which would replay the
+            # whole ledger again for the snapshot.
+            reconciled = reconcile(replay, valid, history).localCheckpoint(eager=True)
             n = reconciled.count()
             ctx.run.extra.setdefault("events_replayed", {})[str(day)] = replay.count()
         n_bad = quarantine(ctx, events, counts)

@@ -13,12 +13,13 @@ Each micro-batch, in one named foreachBatch function (`process_inventory_events`
    `gold.inventory_book_current` by a MERGE guarded by (`last_source`,
    `last_batch_id`): a pair already moved by this batch is not moved again;
 4. pairs the batch left with negative on-hand or available stock get a row in
-   `gold.inventory_stock_alerts` (keyed by pair, batch and kind);
+   `gold.inventory_stock_alerts` (pair, stream, batch and kind), appended once per
+   batch (Delta's idempotent writes);
 5. the batch's counts go to `ops.stream_progress`, then its offsets and the
    consumer lag (latest offsets against processed ones).
 
 A batch replayed after a crash sees the same messages (Spark's checkpoint), finds
-its own bronze rows by batch id and skips the pairs it already moved, so killed at
+its own bronze rows by stream and batch id and skips the pairs it already moved, so killed at
 any moment and restarted the stream loses and duplicates nothing. Event time does
 not matter for a running total, so there is no watermark: a late event still
 moves the book (the reconciliation job is the place that dates it).
@@ -71,12 +72,13 @@ class InventoryStreamConfig(JobConfig):
 def process_inventory_events(
     ctx: JobContext, batch: DataFrame, batch_id: int, source_id: str
 ) -> dict:
-    """One micro-batch, idempotent per (source, batch id); returns its counts
+    """One micro-batch, idempotent per (stream, batch id); returns its counts
     (read = written + duplicates + quarantined).
 
-    Batch ids restart at 0 for every checkpoint, so rows and guards carry the source
-    too: switching the source (Delta stand-in to Kafka, another topic) never mistakes
-    another query's batch for this one.
+    `source_id` is the runner's stream id (source and checkpoint). Batch ids restart
+    at 0 for every checkpoint, so rows and guards carry the stream id too: switching
+    the source (Delta stand-in to Kafka, another topic) or starting a new checkpoint
+    never mistakes another query's batch for this one.
     """
     lake = ctx.lake
     tag = {"ingest_source": F.lit(source_id), "ingest_batch": F.lit(batch_id)}
@@ -123,7 +125,7 @@ def process_inventory_events(
                     "last_source": "s.last_source",
                     "last_batch_id": "s.last_batch_id",
                 },
-                # Skip a pair this source already moved with this batch (a replay).
+                # Skip a pair this stream already moved with this batch (a replay).
                 condition="NOT (t.last_source <=> s.last_source "
                 "AND t.last_batch_id >= s.last_batch_id)",
                 count_rows=False,
@@ -134,14 +136,8 @@ def process_inventory_events(
             alerts = negative_stock_alerts(moved).withColumnsRenamed(
                 {"last_source": "source_id", "last_batch_id": "batch_id"}
             )
-            if not alerts.isEmpty():
-                lake.merge(
-                    alerts,
-                    ALERTS,
-                    keys=[*PAIR, "source_id", "batch_id", "alert_type"],
-                    update=False,
-                    count_rows=False,
-                )
+            # Rows of this (stream, batch) only: appended once, a replay adds nothing.
+            lake.append_once(alerts, ALERTS, f"inventory_stream:{source_id}", batch_id)
     finally:
         mine.unpersist()
     return {
@@ -167,7 +163,7 @@ def run(ctx: JobContext) -> None:
     )
 
     def process(batch: DataFrame, batch_id: int, _watermark) -> dict:
-        return process_inventory_events(ctx, batch, batch_id, p.source.source_id)
+        return process_inventory_events(ctx, batch, batch_id, runner.stream_id)
 
     process.__name__ = "process_inventory_events"
     run_stream_job(ctx, runner, process, p, (BRONZE, QUARANTINE, OUTPUT))

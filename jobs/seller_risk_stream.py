@@ -94,20 +94,26 @@ def with_spike_flag(
     return with_base.withColumn("spike", (F.col("orders") >= p.spike_min_orders) & over_baseline)
 
 
-def process_seller_events(ctx: JobContext, batch: DataFrame, batch_id: int, watermark) -> dict:
-    """One micro-batch, idempotent per batch id; returns the batch's counts.
+def process_seller_events(
+    ctx: JobContext, batch: DataFrame, batch_id: int, watermark, stream_id: str
+) -> dict:
+    """One micro-batch, idempotent per (stream, batch id); returns the batch's counts.
 
     read = written + duplicates + quarantined. A duplicate is a valid event whose id
-    is already in bronze from an earlier batch, or repeats within the batch; bronze
-    rows carry the batch that wrote them, so a replay counts the same way.
+    is already in bronze from another batch (of this stream or any other source or
+    checkpoint), or repeats within the batch; bronze rows carry the stream and batch
+    that wrote them, so a replay counts the same way.
     """
     p = ctx.job.seller_risk_stream
     lake = ctx.lake
+    tag = {"ingest_source": F.lit(stream_id), "ingest_batch": F.lit(batch_id)}
     events = with_late_reason(parse_events(batch), watermark).persist()
     try:
-        valid = first_of_each_event(events).withColumn("ingest_batch", F.lit(batch_id))
+        valid = first_of_each_event(events).withColumns(tag)
         if lake.exists(BRONZE):
-            earlier = lake.read(BRONZE).where(F.col("ingest_batch") < batch_id).select("event_id")
+            # Rows this batch (or a later one of this stream) wrote are not "earlier".
+            mine = (F.col("ingest_source") == stream_id) & (F.col("ingest_batch") >= batch_id)
+            earlier = lake.read(BRONZE).where(~F.coalesce(mine, F.lit(False))).select("event_id")
             valid = valid.join(earlier, on="event_id", how="left_anti")
         valid = valid.persist()
         counts = events.agg(
@@ -121,7 +127,7 @@ def process_seller_events(ctx: JobContext, batch: DataFrame, batch_id: int, wate
         lake.merge(valid, BRONZE, keys=["event_id"], update=False, count_rows=False)
         if counts["quarantined"]:
             lake.merge(
-                quarantine_rows(events).withColumn("ingest_batch", F.lit(batch_id)),
+                quarantine_rows(events).withColumns(tag),
                 QUARANTINE,
                 keys=["topic", "partition", "offset"],
                 update=False,
@@ -166,7 +172,7 @@ def run(ctx: JobContext) -> None:
     )
 
     def process(batch: DataFrame, batch_id: int, watermark) -> dict:
-        return process_seller_events(ctx, batch, batch_id, watermark)
+        return process_seller_events(ctx, batch, batch_id, watermark, runner.stream_id)
 
     process.__name__ = "process_seller_events"
     totals = run_stream_job(ctx, runner, process, p, (BRONZE, QUARANTINE, OUTPUT))

@@ -138,6 +138,8 @@ def run_job(spec: JobSpec, args: argparse.Namespace) -> int:
     except Exception as exc:
         run.record(spark, lake, "FAILED", f"{type(exc).__name__}: {exc}")
         raise
+    finally:
+        ctx.release()
     run.record(spark, lake, "SUCCEEDED")
     return 0
 

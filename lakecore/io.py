@@ -117,6 +117,22 @@ class Lakehouse:
             writer = writer.partitionBy(*partition_by)
         return self._timed_write(name, "append", lambda: writer.save(self.path(name)))
 
+    def append_once(self, df: DataFrame, name: str, app_id: str, version: int) -> int:
+        """Append unless this (app_id, version) or a later version of app_id is already in
+        the table (Delta's idempotent writes, txnAppId/txnVersion): a stream batch that is
+        replayed after its first attempt wrote adds nothing. Cheaper than an insert-only
+        MERGE, which reads the target; only for rows a batch writes nowhere else."""
+        writer = (
+            df.write.format("delta")
+            .mode("append")
+            .option("mergeSchema", "true")
+            .option("txnAppId", app_id)
+            .option("txnVersion", version)
+        )
+        return self._timed_write(
+            name, f"append once ({app_id} v{version})", lambda: writer.save(self.path(name)), False
+        )
+
     def merge(
         self,
         df: DataFrame,
@@ -128,6 +144,7 @@ class Lakehouse:
         changed_only: bool = False,
         delete_unmatched: str | None = None,
         count_rows: bool = True,
+        target_filter: str | None = None,
     ) -> int:
         """Upsert on `keys` (null-safe); a re-run with the same input changes nothing.
 
@@ -136,6 +153,9 @@ class Lakehouse:
         re-merging a table's current rows rewrites no file. `delete_unmatched`: a
         predicate over the target (alias `t`); target rows matching it that the
         source lacks are deleted, i.e. that slice of the table becomes the source.
+        `target_filter`: a predicate over the target that every row the source can
+        match satisfies (e.g. an id prefix); added to the join condition so Delta
+        skips files whose statistics rule it out instead of scanning the table.
         """
         if not self.exists(name):
             writer = df.write.format("delta").mode("overwrite")
@@ -145,8 +165,7 @@ class Lakehouse:
                 name, "create", lambda: writer.save(self.path(name)), count_rows
             )
         target = DeltaTable.forPath(self.spark, self.path(name))
-        cond = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
-        builder = target.alias("t").merge(df.alias("s"), cond)
+        builder = target.alias("t").merge(df.alias("s"), _on(keys, target_filter))
         if update:
             others = [c for c in df.columns if c not in keys]
             changed = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in others)
@@ -155,6 +174,24 @@ class Lakehouse:
         if delete_unmatched is not None:
             builder = builder.whenNotMatchedBySourceDelete(delete_unmatched)
         return self._timed_write(name, f"merge on {list(keys)}", builder.execute, count_rows)
+
+    def delete_keys(
+        self, keys_df: DataFrame, name: str, keys: Sequence[str], target_filter: str | None = None
+    ) -> int:
+        """Delete the target rows whose `keys` appear in `keys_df` (a MERGE ... DELETE:
+        Delta's DELETE takes no subquery). `target_filter` as in merge()."""
+        builder = (
+            DeltaTable.forPath(self.spark, self.path(name))
+            .alias("t")
+            .merge(keys_df.select(*keys).distinct().alias("s"), _on(keys, target_filter))
+            .whenMatchedDelete()
+        )
+        start = time.monotonic()
+        builder.execute()
+        metrics = DeltaTable.forPath(self.spark, self.path(name)).history(1).first()
+        rows = int((metrics["operationMetrics"] or {}).get("numTargetRowsDeleted", 0))
+        log.info("deleted %s rows from %s in %.1fs", rows, name, time.monotonic() - start)
+        return rows
 
     def accumulate(
         self,
@@ -174,11 +211,10 @@ class Lakehouse:
         """
         if not self.exists(name):
             return self.merge(df, name, keys, count_rows=count_rows)
-        cond = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
         builder = (
             DeltaTable.forPath(self.spark, self.path(name))
             .alias("t")
-            .merge(df.alias("s"), cond)
+            .merge(df.alias("s"), _on(keys))
             .whenMatchedUpdate(condition, set=set_exprs)
             .whenNotMatchedInsertAll()
         )
@@ -205,6 +241,12 @@ class Lakehouse:
 
     def count(self, name: str) -> int:
         return self.read(name).count() if self.exists(name) else 0
+
+
+def _on(keys: Sequence[str], target_filter: str | None = None) -> str:
+    """A MERGE condition: null-safe equality on `keys`, and `target_filter` (over `t`)."""
+    cond = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    return f"({target_filter}) AND {cond}" if target_filter else cond
 
 
 def null_safe_key(cols: Sequence[str]):

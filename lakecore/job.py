@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
 from lakecore.config import JobConfig, RunConfig
@@ -45,6 +46,7 @@ class JobContext:
     start: date | None = None
     end: date | None = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("jobs"))
+    _gated: list[DataFrame] = field(default_factory=list, repr=False)
 
     @property
     def job(self) -> Any:
@@ -71,6 +73,10 @@ class JobContext:
         `lakehouse.quality_docs` folder and their path is logged.
         """
         docs = self.cfg.env.lakehouse.quality_docs
+        if not df.is_cached:
+            # Each expectation is a Spark query over df, and the caller writes df next:
+            # compute it once (released by release() when the run ends).
+            self._gated.append(df.persist(StorageLevel.MEMORY_AND_DISK))
         with self.step(f"quality gate {table}"):
             result = run_gate(
                 df, table, checks, docs, run_name=f"{self.spec.name}-{self.run.run_id}"
@@ -82,3 +88,8 @@ class JobContext:
         }
         self.log.info("%s: Data Docs for %s: %s", self.spec.name, table, result.docs_index)
         return enforce(result)
+
+    def release(self) -> None:
+        """Unpersist what gate() cached."""
+        while self._gated:
+            self._gated.pop().unpersist()

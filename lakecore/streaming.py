@@ -8,6 +8,11 @@ keeps the event-time watermark per batch id in `ops.stream_progress` (a
 replayed batch sees the same watermark as its first attempt), records each
 batch's counts there, and after each trigger adds the consumer lag (latest
 offsets against processed offsets) from Spark's query progress.
+
+Batch ids restart at 0 for every new checkpoint, so a batch is named by the
+runner's `stream_id` (`<source id>@<query id>`; Spark keeps the query id in the
+checkpoint) and its batch id: rows a job tags and guards with the stream id
+never mistake another source's or an earlier checkpoint's batch for their own.
 """
 
 from __future__ import annotations
@@ -51,9 +56,10 @@ PROGRESS_SCHEMA = T.StructType(
         T.StructField("latest_offsets", T.StringType(), True),
         T.StructField("consumer_lag", T.LongType(), True),
         T.StructField("batch_seconds", T.DoubleType(), True),
+        T.StructField("query_id", T.StringType(), True),
     ]
 )
-PROGRESS_KEY = ("job", "source_id", "batch_id")
+PROGRESS_KEY = ("job", "source_id", "query_id", "batch_id")
 
 
 class CheckpointMismatchError(RuntimeError):
@@ -144,6 +150,16 @@ class StreamRunner:
         # one writer at a time on ops.stream_progress (no conflicting Delta commits).
         self._progress_lock = threading.Lock()
         self.totals = {"read": 0, "written": 0, "duplicates": 0, "quarantined": 0, "late": 0}
+        self.query_id: str | None = None
+        self._started = threading.Event()
+
+    @property
+    def stream_id(self) -> str:
+        """`<source id>@<query id>`: one checkpoint's batches on one source. Set once the
+        query started (batches wait for it)."""
+        if self.query_id is None:
+            raise RuntimeError(f"{self.job}: stream_id is known once the query has started")
+        return f"{self.source.source_id}@{self.query_id}"
 
     # ------------------------------------------------------------------ checkpoint
     def check_checkpoint(self) -> None:
@@ -176,6 +192,7 @@ class StreamRunner:
             .where(
                 (F.col("job") == self.job)
                 & (F.col("source_id") == self.source.source_id)
+                & (F.col("query_id") == self.query_id)
                 & (F.col("batch_id") < batch_id)
             )
             .agg(F.max("watermark"))
@@ -184,12 +201,16 @@ class StreamRunner:
         return row[0]
 
     def _record(self, values: dict[str, Any]) -> None:
+        """The batch's progress row, appended once per (stream, batch id): a replayed
+        batch whose first attempt got this far adds nothing (Delta's txnAppId/txnVersion)."""
         row = {f.name: values.get(f.name) for f in PROGRESS_SCHEMA.fields}
         df = self.spark.createDataFrame([row], PROGRESS_SCHEMA)
-        self.lake.merge(df, PROGRESS, keys=list(PROGRESS_KEY), count_rows=False)
+        self.lake.append_once(df, PROGRESS, f"{self.job}:{self.stream_id}", values["batch_id"])
 
     def _batch(self, process: Callable[..., dict[str, Any]]) -> Callable[[DataFrame, int], None]:
         def run_batch(batch: DataFrame, batch_id: int) -> None:
+            if not self._started.wait(300):
+                raise RuntimeError(f"{self.job}: the query id never became known")
             t0 = time.monotonic()
             previous = self.watermark_before(batch_id)
             wm = None if previous is None else F.lit(previous).cast("timestamp")
@@ -213,6 +234,7 @@ class StreamRunner:
                         "rows_late": counts["late"],
                         "watermark": watermark,
                         "batch_seconds": round(time.monotonic() - t0, 3),
+                        "query_id": self.query_id,
                     }
                 )
             for key in self.totals:
@@ -241,8 +263,8 @@ class StreamRunner:
         if batch_id is None or not self.lake.exists(PROGRESS):
             return
         row = self.spark.createDataFrame(
-            [(self.job, self.source.source_id, int(batch_id), end, latest, lag)],
-            "job string, source_id string, batch_id long, end_offsets string, "
+            [(self.job, self.source.source_id, self.query_id, int(batch_id), end, latest, lag)],
+            "job string, source_id string, query_id string, batch_id long, end_offsets string, "
             "latest_offsets string, consumer_lag long",
         )
         on = " AND ".join(f"t.{k} = s.{k}" for k in PROGRESS_KEY)
@@ -278,6 +300,8 @@ class StreamRunner:
         else:
             writer = writer.trigger(processingTime=processing_time)
         query = writer.start()
+        self.query_id = query.id  # kept in the checkpoint: the same on every restart
+        self._started.set()
         seen: set[int] = set()
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
