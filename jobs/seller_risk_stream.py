@@ -157,6 +157,9 @@ def process_seller_events(
 def run(ctx: JobContext) -> None:
     p = ctx.job.seller_risk_stream
     require_source(ctx.lake, p.source, "seller_risk_stream", "publish_seller_events")
+    # Rows written before stream ids existed carry only their batch id.
+    for table in (BRONZE, QUARANTINE):
+        ctx.lake.ensure_columns(table, {"ingest_source": "string"})
     runner = StreamRunner(
         ctx.spark,
         ctx.lake,

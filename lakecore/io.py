@@ -117,6 +117,19 @@ class Lakehouse:
             writer = writer.partitionBy(*partition_by)
         return self._timed_write(name, "append", lambda: writer.save(self.path(name)))
 
+    def ensure_columns(self, name: str, columns: dict[str, str]) -> list[str]:
+        """Add the missing `columns` (name -> SQL type) to an existing table; returns the
+        ones added. For tables written by an earlier version of a job."""
+        if not self.exists(name):
+            return []
+        present = set(self.read(name).columns)
+        missing = [c for c in columns if c not in present]
+        if missing:
+            added = ", ".join(f"`{c}` {columns[c]}" for c in missing)
+            self.spark.sql(f"ALTER TABLE delta.`{self.path(name)}` ADD COLUMNS ({added})")
+            log.info("added column(s) %s to %s", missing, name)
+        return missing
+
     def append_once(self, df: DataFrame, name: str, app_id: str, version: int) -> int:
         """Append unless this (app_id, version) or a later version of app_id is already in
         the table (Delta's idempotent writes, txnAppId/txnVersion): a stream batch that is

@@ -289,6 +289,8 @@ class StreamRunner:
         """Start the query; AvailableNow returns when the backlog is done, processing time
         runs until `timeout` seconds (None: until the process is stopped)."""
         self.check_checkpoint()
+        # Progress rows written before streams had query ids: give the column, then go on.
+        self.lake.ensure_columns(PROGRESS, {"query_id": "string"})
         writer = (
             self.source.read(self.spark, self.lake)
             .writeStream.queryName(f"{self.job}:{self.source.source_id}")

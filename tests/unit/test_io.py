@@ -26,3 +26,11 @@ def test_accumulate_applies_a_guarded_batch_once(lake, spark):
     lake.accumulate(batch, "gold.totals", ["k"], sets, guard)  # the replay moves nothing
     got = {r.k: r.n for r in lake.read("gold.totals").collect()}
     assert got == {"a": 6, "b": 2}
+
+
+def test_ensure_columns_adds_only_what_is_missing(lake, spark):
+    lake.overwrite(spark.createDataFrame([(1,)], "id long"), "bronze.old")
+    assert lake.ensure_columns("bronze.old", {"id": "long", "tag": "string"}) == ["tag"]
+    assert lake.ensure_columns("bronze.old", {"tag": "string"}) == []
+    assert [(r.id, r.tag) for r in lake.read("bronze.old").collect()] == [(1, None)]
+    assert lake.ensure_columns("bronze.absent", {"tag": "string"}) == []
