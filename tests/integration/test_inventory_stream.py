@@ -7,6 +7,8 @@ after a batch wrote bronze but before it moved the book, then drained with
 AvailableNow. The book must equal the one computed here in plain Python from
 the valid events, each counted once; quarantine must hold exactly the bad
 messages; negative stock must have raised alerts; and a second drain changes nothing.
+A second topic, and a new checkpoint on the same Delta stand-in, must each move the
+book by their new events only (batch ids restart at 0 for both).
 """
 
 from __future__ import annotations
