@@ -17,7 +17,6 @@ import datetime as dt
 import json
 import random
 import shutil
-import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -27,7 +26,6 @@ from chispa import assert_df_equality
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
-from lakecore.config import PROJECT_ROOT
 from lakecore.io import Lakehouse
 from lakecore.schemas import ON_HAND_SIGN, RESERVED_SIGN
 from tests.conftest import run_cli
@@ -92,25 +90,29 @@ def expected_book(messages) -> dict[tuple[str, str], tuple[int, int, int]]:
     return {k: tuple(v) for k, v in book.items()}
 
 
-def job_command(lake_root: Path, servers: str, *extra: str) -> list[str]:
+def job_sets(servers: str) -> list[str]:
+    """The `--set`s of every run here: the Kafka source, small batches, a quick trigger."""
     sets = {
-        "env.lakehouse.root": str(lake_root),
-        "env.spark.master": "local[2]",
-        "spark.shuffle_partitions": "2",
         "inventory_stream.source.kind": "kafka",
         "inventory_stream.source.bootstrap_servers": servers,
         "inventory_stream.source.max_offsets_per_trigger": "300",
         "inventory_stream.processing_time": "1 second",
     }
-    args = [f"--set={k}={v}" for k, v in sets.items()]
-    return [sys.executable, "-m", "jobs", "run", "inventory_stream", *args, *extra]
+    return [f"--set={k}={v}" for k, v in sets.items()]
+
+
+def job_command(lake_root: Path, servers: str, *extra: str) -> list[str]:
+    """The job in a child process (its own JVM), so that it can be SIGKILLed."""
+    env = [f"--set=env.lakehouse.root={lake_root}", "--set=env.spark.master=local[2]",
+           "--set=spark.shuffle_partitions=2"]  # fmt: skip
+    return [sys.executable, "-m", "jobs", "run", "inventory_stream", *env, *job_sets(servers),
+            *extra]  # fmt: skip
 
 
 def drain(lake_root: Path, servers: str, *extra: str) -> None:
-    done = subprocess.run(
-        job_command(lake_root, servers, *extra), cwd=PROJECT_ROOT, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    """A scheduled run (AvailableNow) resuming from the checkpoint, in this test's session:
+    a restart is a restart whichever process it is in, and this one needs no new JVM."""
+    assert run_cli(lake_root, "run", "inventory_stream", *job_sets(servers), *extra) == 0
 
 
 def test_killed_mid_batch_then_resumed_keeps_the_book_exact(spark, kafka, tmp_path):

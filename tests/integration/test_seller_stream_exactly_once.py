@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
-import subprocess
 import sys
 from pathlib import Path
 
@@ -23,8 +22,8 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from jobs.seller_risk_stream import SellerStreamParams, with_spike_flag
-from lakecore.config import PROJECT_ROOT
 from lakecore.io import Lakehouse
+from tests.conftest import run_cli
 from tests.stream_helpers import produce, run_until_killed
 from transforms.seller_events import EVENT_SCHEMA, window_features
 
@@ -67,18 +66,23 @@ def plan_messages(seed: int = 7) -> list[tuple[str, str | None, str]]:
     return out
 
 
-def job_command(lake_root: Path, servers: str, *extra: str) -> list[str]:
+def job_sets(servers: str) -> list[str]:
+    """The `--set`s of every run here: the Kafka source, small batches, a quick trigger."""
     sets = {
-        "env.lakehouse.root": str(lake_root),
-        "env.spark.master": "local[2]",
-        "spark.shuffle_partitions": "2",
         "seller_risk_stream.source.kind": "kafka",
         "seller_risk_stream.source.bootstrap_servers": servers,
         "seller_risk_stream.source.max_offsets_per_trigger": "400",
         "seller_risk_stream.processing_time": "1 second",
     }
-    args = [f"--set={k}={v}" for k, v in sets.items()]
-    return [sys.executable, "-m", "jobs", "run", "seller_risk_stream", *args, *extra]
+    return [f"--set={k}={v}" for k, v in sets.items()]
+
+
+def job_command(lake_root: Path, servers: str, *extra: str) -> list[str]:
+    """The job in a child process (its own JVM), so that it can be SIGKILLed."""
+    env = [f"--set=env.lakehouse.root={lake_root}", "--set=env.spark.master=local[2]",
+           "--set=spark.shuffle_partitions=2"]  # fmt: skip
+    return [sys.executable, "-m", "jobs", "run", "seller_risk_stream", *env, *job_sets(servers),
+            *extra]  # fmt: skip
 
 
 def test_killed_twice_mid_batch_then_resumed_loses_and_duplicates_nothing(spark, kafka, tmp_path):
@@ -92,10 +96,8 @@ def test_killed_twice_mid_batch_then_resumed_loses_and_duplicates_nothing(spark,
                      tmp_path / "run1.log", "wrote bronze.seller_events", 2)  # fmt: skip
     run_until_killed(job_command(lake_root, servers, "--set=seller_risk_stream.trigger=processing_time"),
                      tmp_path / "run2.log", "wrote bronze.seller_events", 1)  # fmt: skip
-    drained = subprocess.run(
-        job_command(lake_root, servers), cwd=PROJECT_ROOT, capture_output=True, text=True
-    )
-    assert drained.returncode == 0, drained.stdout[-3000:] + drained.stderr[-3000:]
+    # Drained with AvailableNow from the checkpoint, in this test's session (no new JVM).
+    assert run_cli(lake_root, "run", "seller_risk_stream", *job_sets(servers)) == 0
 
     lake = Lakehouse(spark, str(lake_root))
     valid = [json.loads(v) for _, v, kind in messages if kind == "valid"]
