@@ -7,9 +7,12 @@ real sales, so they are kept, counted and recorded, never dropped silently.
 
 from __future__ import annotations
 
+from functools import partial
+
+from pydantic import Field
 from pyspark.sql import functions as F
 
-from lakecore.config import JobConfig
+from lakecore.config import JobConfig, StrictModel
 from lakecore.job import JobContext, JobSpec
 from lakecore.schemas import TABLES
 
@@ -24,13 +27,27 @@ REFERENCES = (
 )
 
 
+class ConformParams(StrictModel):
+    # Tables conformed at once (1 = one after the other).
+    parallel_tables: int = Field(2, ge=1)
+
+
+class ConformConfig(JobConfig):
+    conform: ConformParams = ConformParams()
+
+
+def conform_table(ctx: JobContext, t: str) -> None:
+    df = ctx.lake.read(f"bronze.{t}").select(*TABLES[t].names)
+    n = ctx.lake.overwrite(df, f"silver.{t}")
+    ctx.run.add(f"silver.{t}", read=n, written=n)
+
+
 def run(ctx: JobContext) -> None:
     present = [t for t in TABLES if ctx.lake.exists(f"bronze.{t}")]
-    for t in present:
-        with ctx.step(f"bronze.{t} -> silver.{t}"):
-            df = ctx.lake.read(f"bronze.{t}").select(*TABLES[t].names)
-            n = ctx.lake.overwrite(df, f"silver.{t}")
-            ctx.run.add(f"silver.{t}", read=n, written=n)
+    ctx.steps(
+        [(f"bronze.{t} -> silver.{t}", partial(conform_table, ctx, t)) for t in present],
+        parallel=ctx.job.conform.parallel_tables,
+    )
     gaps = {}
     for child, parent, keys in REFERENCES:
         if child in present and parent in present:
@@ -55,7 +72,7 @@ def run(ctx: JobContext) -> None:
 SPEC = JobSpec(
     name="conform",
     description="bronze -> silver canonical tables, with referential-gap report",
-    config_model=JobConfig,
+    config_model=ConformConfig,
     run=run,
     reads=("bronze.*",),
     writes=("silver.*",),

@@ -9,14 +9,13 @@ of the seed and the scale knobs only: no wall clock.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields
 from datetime import date
 from functools import partial
 from typing import Annotated
 
 from pydantic import Field, Strict, model_validator
-from pyspark import StorageLevel, inheritable_thread_target
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation
 from pyspark.sql import functions as F
 
@@ -109,14 +108,12 @@ def run(ctx: JobContext) -> None:
     ctx.run.extra.update({"seed": params.seed, "end_date": str(params.end_date)})
 
     def land(table: str) -> None:
-        with ctx.step(f"landing demo/{table}"):
-            files = 1 if table in SMALL_TABLES else section.files_per_table
-            n = write_landing(ctx, tables.landing[table], table, files)
-            ctx.log.info("generate_demo_data: demo/%s: %d rows", table, n)
+        files = 1 if table in SMALL_TABLES else section.files_per_table
+        n = write_landing(ctx, tables.landing[table], table, files)
+        ctx.log.info("generate_demo_data: demo/%s: %d rows", table, n)
 
     def record_truth(name: str) -> None:
-        with ctx.step(name):
-            ctx.run.add(name, written=ctx.lake.overwrite(tables.truth[name].coalesce(1), name))
+        ctx.run.add(name, written=ctx.lake.overwrite(tables.truth[name].coalesce(1), name))
 
     # The order plan feeds 7 landing tables, the ledger the events and the
     # counts, the counts the landed counts and the drift truth: compute each once.
@@ -124,14 +121,11 @@ def run(ctx: JobContext) -> None:
     # Writes are independent and each spends much of its time planning on the
     # driver: a few at a time keep the cores busy.
     work = [
-        *(partial(land, t) for t in WRITE_ORDER),
-        *(partial(record_truth, n) for n in TRUTH_TABLES),
+        *((f"landing demo/{t}", partial(land, t)) for t in WRITE_ORDER),
+        *((n, partial(record_truth, n)) for n in TRUTH_TABLES),
     ]
     try:
-        in_job = inheritable_thread_target(ctx.spark)  # threads keep the job group
-        with ThreadPoolExecutor(max_workers=section.parallel_writes) as pool:
-            for done in [pool.submit(in_job(w)) for w in work]:
-                done.result()
+        ctx.steps(work, parallel=section.parallel_writes)
     finally:
         for df in shared:
             df.unpersist()

@@ -9,6 +9,7 @@ changes nothing.
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from pathlib import Path
 
 from pydantic import Field
@@ -32,6 +33,8 @@ class IngestParams(StrictModel):
     # Source name -> folder; "{landing}" is the environment's landing root,
     # relative paths resolve against the project root.
     sources: dict[str, str] = Field(default_factory=dict)
+    # Tables ingested at once (1 = one after the other).
+    parallel_tables: int = Field(2, ge=1)
 
 
 class IngestConfig(JobConfig):
@@ -102,9 +105,13 @@ def run(ctx: JobContext) -> None:
         known = ", ".join(st.table for st in source.tables)
         raise LandingError(f"--tables {ctx.args.tables}: source {source.name} has {known}")
     ctx.run.extra.update({"source": source.name, "folder": folder})
-    for i, st in enumerate(tables, 1):
-        with ctx.step(f"[{i}/{len(tables)}] {source.name} -> bronze.{st.table}"):
-            ingest_table(ctx, source, folder, st)
+    ctx.steps(
+        [
+            (f"{source.name} -> bronze.{st.table}", partial(ingest_table, ctx, source, folder, st))
+            for st in tables
+        ],
+        parallel=ctx.job.ingest.parallel_tables,
+    )
 
 
 SPEC = JobSpec(

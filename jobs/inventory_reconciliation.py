@@ -31,7 +31,7 @@ from lakecore.job import JobContext, JobSpec
 from lakecore.quality import Check
 from lakecore.schemas import ABC_CLASSES, TABLES
 from transforms.inventory_accuracy import GRAINS, build_accuracy
-from transforms.inventory_ledger import RECON_PREFIX, arrival, rejected_events, replay_events
+from transforms.inventory_ledger import RECON_PREFIX, rejected_events, replay_events
 from transforms.inventory_outputs import (
     ALERT_TYPES,
     SNAPSHOT_SCHEMA,
@@ -100,7 +100,19 @@ def read_silver(ctx: JobContext, name: str) -> DataFrame:
 
 def default_date(ctx: JobContext) -> date:
     """The latest day anything arrived: an event's ingestion or a count."""
-    ev = read_silver(ctx, EVENTS).agg(F.max(F.to_date(arrival()))).first()[0]
+    events = read_silver(ctx, EVENTS)
+
+    # max(arrival()) in two parts Delta answers from its file statistics: a column's
+    # max (no scan), and the event time of rows never ingested (files whose null count
+    # says they have none are skipped). One expression over both scans 10M rows in 11 s.
+    def last_day(df: DataFrame, column: str) -> date | None:
+        return df.agg(F.max(column).alias("m")).select(F.to_date("m")).first()[0]
+
+    parts = (
+        last_day(events, "ingested_at"),
+        last_day(events.where(F.col("ingested_at").isNull()), "event_ts"),
+    )
+    ev = max((d for d in parts if d is not None), default=None)
     ct = read_silver(ctx, COUNTS).agg(F.max(F.to_date("count_ts"))).first()[0]
     days = [d for d in (ev, ct) if d is not None]
     if not days:

@@ -5,19 +5,22 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from pyspark import StorageLevel
+from pyspark import StorageLevel, inheritable_thread_target
 from pyspark.sql import DataFrame, SparkSession
 
 from lakecore.config import JobConfig, RunConfig
 from lakecore.io import Lakehouse
 from lakecore.quality import Check, GateResult, enforce, run_gate
 from lakecore.runs import JobRun
+
+DESCRIPTION = "spark.job.description"
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,44 @@ class JobContext:
         self.log.info("%s: %s ...", self.spec.name, what)
         yield
         self.log.info("%s: %s done in %.1fs", self.spec.name, what, time.monotonic() - t0)
+
+    def steps(self, work: Sequence[tuple[str, Callable[[], None]]], parallel: int = 1) -> None:
+        """Run independent (what, fn) steps, `parallel` at a time, each logged like step().
+
+        Small tables spend most of their time in the driver (planning, Delta commits),
+        so two at once keep two cores busy. The first failure cancels the steps not
+        yet started, waits for the running ones (each failure is logged) and is raised.
+        """
+        labelled = [(f"[{i}/{len(work)}] {what}", fn) for i, (what, fn) in enumerate(work, 1)]
+
+        def timed(what: str, fn: Callable[[], None]) -> None:
+            sc = self.spark.sparkContext if self.spark is not None else None
+            before = sc.getLocalProperty(DESCRIPTION) if sc else None
+            if sc:  # the step's Spark jobs carry its name (UI, event log)
+                sc.setLocalProperty(DESCRIPTION, f"{self.spec.name}: {what}")
+            try:
+                with self.step(what):
+                    fn()
+            except Exception:
+                self.log.exception("%s: %s failed", self.spec.name, what)
+                raise
+            finally:
+                if sc:
+                    sc.setLocalProperty(DESCRIPTION, before)  # type: ignore[arg-type]
+
+        if parallel <= 1 or len(work) <= 1:
+            for what, fn in labelled:
+                timed(what, fn)
+            return
+        # Worker threads start with the job group and properties of this one.
+        run = inheritable_thread_target(self.spark)(timed) if self.spark is not None else timed
+        pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix=self.spec.name)
+        futures = [pool.submit(run, what, fn) for what, fn in labelled]
+        try:
+            for future in as_completed(futures):
+                future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def gate(self, df: DataFrame, table: str, checks: list[Check]) -> GateResult:
         """Great Expectations gate before `table` is written: raise if a critical check fails.

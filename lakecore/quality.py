@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 
 log = logging.getLogger(__name__)
@@ -226,8 +227,9 @@ def run_gate(
     try:
         # GE runs each metric as a query, and a query over df re-plans df's whole
         # lineage (seconds each for a job's output). A local checkpoint of the cached
-        # rows plans as one scan; its blocks go when it is garbage collected.
-        rows = df.localCheckpoint(eager=True) if cache else df
+        # rows plans as one scan. On disk: df stays cached for the caller's write, and
+        # a second copy in memory would double that (the files go with the checkpoint).
+        rows = df.localCheckpoint(eager=True, storageLevel=StorageLevel.DISK_ONLY) if cache else df
         with _GATE_LOCK:
             suite_result = _validate(rows, table, checks, docs_root, run_name)
     finally:

@@ -10,6 +10,7 @@ hit within the top k, divided by the user's number of held-out items.
 
 from __future__ import annotations
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -89,16 +90,24 @@ def ranking_metrics(
 
     Coverage: the share of training items that appear in somebody's top k.
     """
-    users = per_user_metrics(recs, test, train.select("user_id"), k)
-    row = users.agg(
-        F.count(F.lit(1)).alias("users"),
-        F.avg("precision").alias("precision"),
-        F.avg("recall").alias("recall"),
-        F.avg("ndcg").alias("ndcg"),
-        F.avg("ap").alias("map"),
-    ).first()
+    # Two queries read the recommendations (scoring every user): compute them once.
+    cached_here = not recs.is_cached
+    if cached_here:
+        recs = recs.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        users = per_user_metrics(recs, test, train.select("user_id"), k)
+        row = users.agg(
+            F.count(F.lit(1)).alias("users"),
+            F.avg("precision").alias("precision"),
+            F.avg("recall").alias("recall"),
+            F.avg("ndcg").alias("ndcg"),
+            F.avg("ap").alias("map"),
+        ).first()
+        shown = recs.where(F.col("rank") <= k).select("item_id").distinct().count()
+    finally:
+        if cached_here:
+            recs.unpersist()
     n_items = train.select("item_id").distinct().count()
-    shown = recs.where(F.col("rank") <= k).select("item_id").distinct().count()
     return {
         "users": int(row["users"]),
         "precision_at_10": float(row["precision"] or 0.0),

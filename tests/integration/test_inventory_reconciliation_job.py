@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
 
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
+from jobs.inventory_reconciliation import default_date
 from lakecore.io import Lakehouse
 from tests.conftest import run_cli, silver
 
@@ -163,3 +165,18 @@ def test_late_event_re_reconciles_its_count_once_and_reruns_change_nothing(
     _run(lake_root, D2)
     for name, df in before.items():
         assert_df_equality(lake.read(name), df, ignore_row_order=True)
+
+
+def test_default_date_is_the_last_arrival_or_count(spark, lake_root):
+    """Without --date: the latest day an event arrived (its event time if it has no
+    ingestion time) or a count was taken."""
+    lake = Lakehouse(spark, str(lake_root))
+    arrived = ev("x1", "A1", "SALE", 1, d1("10:00:00"), arrived=f"{D2} 08:00:00")
+    never_ingested = {**ev("x2", "A1", "SALE", 1, "2025-06-03 09:00:00"), "ingested_at": None}
+    lake.overwrite(silver(spark, "inventory_counts", COUNTS[:1]), "silver.inventory_counts")
+    ctx = SimpleNamespace(lake=lake)
+    lake.overwrite(silver(spark, "inventory_events", [arrived]), "silver.inventory_events")
+    assert default_date(ctx) == dt.date(2025, 6, 2)
+    events = [arrived, never_ingested]
+    lake.overwrite(silver(spark, "inventory_events", events), "silver.inventory_events")
+    assert default_date(ctx) == dt.date(2025, 6, 3)
