@@ -102,9 +102,10 @@ def default_date(ctx: JobContext) -> date:
     """The latest day anything arrived: an event's ingestion or a count."""
     events = read_silver(ctx, EVENTS)
 
-    # max(arrival()) in two parts Delta answers from its file statistics: a column's
-    # max (no scan), and the event time of rows never ingested (files whose null count
-    # says they have none are skipped). One expression over both scans 10M rows in 11 s.
+    # max(arrival()) in two parts: the max of one column, and the event time of rows
+    # never ingested, for which Delta skips every file whose null count says it has
+    # none. On the 10M-event benchmark ledger: 1.6 s, against 3.8 s for one expression
+    # over both columns (cold session; 11 s inside the job, beside its other queries).
     def last_day(df: DataFrame, column: str) -> date | None:
         return df.agg(F.max(column).alias("m")).select(F.to_date("m")).first()[0]
 
