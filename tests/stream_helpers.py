@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -59,3 +60,21 @@ def run_until_killed(cmd: list[str], log: Path, kill_after: str, occurrence: int
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(30)
+
+
+def kafka_sets(job: str, servers: str, max_offsets: int) -> list[str]:
+    """`--set`s for a stream test's runs: the Kafka source, small batches, a quick trigger."""
+    sets = {
+        f"{job}.source.kind": "kafka",
+        f"{job}.source.bootstrap_servers": servers,
+        f"{job}.source.max_offsets_per_trigger": str(max_offsets),
+        f"{job}.processing_time": "1 second",
+    }
+    return [f"--set={k}={v}" for k, v in sets.items()]
+
+
+def child_command(job: str, lake_root: Path, *sets: str) -> list[str]:
+    """`python -m jobs run <job>` in a child process (its own JVM), so it can be SIGKILLed."""
+    env = [f"--set=env.lakehouse.root={lake_root}", "--set=env.spark.master=local[2]",
+           "--set=spark.shuffle_partitions=2"]  # fmt: skip
+    return [sys.executable, "-m", "jobs", "run", job, *env, *sets]

@@ -17,7 +17,6 @@ import datetime as dt
 import json
 import random
 import shutil
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from pyspark.sql import functions as F
 from lakecore.io import Lakehouse
 from lakecore.schemas import ON_HAND_SIGN, RESERVED_SIGN
 from tests.conftest import run_cli
-from tests.stream_helpers import produce, run_until_killed
+from tests.stream_helpers import child_command, kafka_sets, produce, run_until_killed
 from transforms.inventory_stream import BOOK_COLUMNS, current_book, to_inventory_messages
 
 pytestmark = pytest.mark.integration
@@ -91,22 +90,11 @@ def expected_book(messages) -> dict[tuple[str, str], tuple[int, int, int]]:
 
 
 def job_sets(servers: str) -> list[str]:
-    """The `--set`s of every run here: the Kafka source, small batches, a quick trigger."""
-    sets = {
-        "inventory_stream.source.kind": "kafka",
-        "inventory_stream.source.bootstrap_servers": servers,
-        "inventory_stream.source.max_offsets_per_trigger": "300",
-        "inventory_stream.processing_time": "1 second",
-    }
-    return [f"--set={k}={v}" for k, v in sets.items()]
+    return kafka_sets("inventory_stream", servers, 300)
 
 
 def job_command(lake_root: Path, servers: str, *extra: str) -> list[str]:
-    """The job in a child process (its own JVM), so that it can be SIGKILLed."""
-    env = [f"--set=env.lakehouse.root={lake_root}", "--set=env.spark.master=local[2]",
-           "--set=spark.shuffle_partitions=2"]  # fmt: skip
-    return [sys.executable, "-m", "jobs", "run", "inventory_stream", *env, *job_sets(servers),
-            *extra]  # fmt: skip
+    return child_command("inventory_stream", lake_root, *job_sets(servers), *extra)
 
 
 def drain(lake_root: Path, servers: str, *extra: str) -> None:

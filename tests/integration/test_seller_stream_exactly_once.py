@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ from pyspark.sql import functions as F
 from jobs.seller_risk_stream import SellerStreamParams, with_spike_flag
 from lakecore.io import Lakehouse
 from tests.conftest import run_cli
-from tests.stream_helpers import produce, run_until_killed
+from tests.stream_helpers import child_command, kafka_sets, produce, run_until_killed
 from transforms.seller_events import EVENT_SCHEMA, window_features
 
 pytestmark = pytest.mark.integration
@@ -67,22 +66,11 @@ def plan_messages(seed: int = 7) -> list[tuple[str, str | None, str]]:
 
 
 def job_sets(servers: str) -> list[str]:
-    """The `--set`s of every run here: the Kafka source, small batches, a quick trigger."""
-    sets = {
-        "seller_risk_stream.source.kind": "kafka",
-        "seller_risk_stream.source.bootstrap_servers": servers,
-        "seller_risk_stream.source.max_offsets_per_trigger": "400",
-        "seller_risk_stream.processing_time": "1 second",
-    }
-    return [f"--set={k}={v}" for k, v in sets.items()]
+    return kafka_sets("seller_risk_stream", servers, 400)
 
 
 def job_command(lake_root: Path, servers: str, *extra: str) -> list[str]:
-    """The job in a child process (its own JVM), so that it can be SIGKILLed."""
-    env = [f"--set=env.lakehouse.root={lake_root}", "--set=env.spark.master=local[2]",
-           "--set=spark.shuffle_partitions=2"]  # fmt: skip
-    return [sys.executable, "-m", "jobs", "run", "seller_risk_stream", *env, *job_sets(servers),
-            *extra]  # fmt: skip
+    return child_command("seller_risk_stream", lake_root, *job_sets(servers), *extra)
 
 
 def test_killed_twice_mid_batch_then_resumed_loses_and_duplicates_nothing(spark, kafka, tmp_path):
