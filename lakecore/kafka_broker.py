@@ -45,8 +45,16 @@ def free_port() -> int:
 
 
 def _cluster_id() -> str:
-    """Kafka's Uuid text form: 16 random bytes, URL-safe base64, no padding."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """Kafka's Uuid text form: 16 random bytes, URL-safe base64, no padding.
+
+    Like Kafka's own ``Uuid.randomUuid()``, an id starting with ``-`` is drawn
+    again: the storage tool's argument parser would read it as an option
+    (one start in 64 failed with "argument --cluster-id/-t: expected one argument").
+    """
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
 
 
 def _pid_alive(pid: int) -> bool:
