@@ -14,6 +14,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from lakecore.config import PROJECT_ROOT
+from tests.conftest import TEST_ENV_OVERRIDES, TEST_JOB_OVERRIDES
 
 
 def produce(
@@ -74,7 +75,8 @@ def kafka_sets(job: str, servers: str, max_offsets: int) -> list[str]:
 
 
 def child_command(job: str, lake_root: Path, *sets: str) -> list[str]:
-    """`python -m jobs run <job>` in a child process (its own JVM), so it can be SIGKILLed."""
-    env = [f"--set=env.lakehouse.root={lake_root}", "--set=env.spark.master=local[2]",
-           "--set=spark.shuffle_partitions=2"]  # fmt: skip
-    return [sys.executable, "-m", "jobs", "run", job, *env, *sets]
+    """`python -m jobs run <job>` in a child process (its own JVM), so it can be SIGKILLed,
+    with the lean settings the in-process runs use."""
+    lean = [f"--set={o}" for o in (*TEST_ENV_OVERRIDES, *TEST_JOB_OVERRIDES)]
+    return [sys.executable, "-m", "jobs", "run", job, f"--set=env.lakehouse.root={lake_root}",
+            *lean, *sets]  # fmt: skip

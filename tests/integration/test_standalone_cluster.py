@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -27,6 +26,7 @@ from pyspark.find_spark_home import _find_spark_home
 
 from lakecore.config import PROJECT_ROOT
 from lakecore.io import Lakehouse
+from lakecore.kafka_broker import free_port
 from tests.conftest import TEST_JOB_OVERRIDES, run_cli
 from tests.integration.test_seller_risk_job import silver_tables, write_silver
 
@@ -35,12 +35,6 @@ pytestmark = pytest.mark.integration
 OUT = "gold.seller_risk_features"
 DATE = "2025-06-10"
 WORKERS = 2
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def master_state(web_port: int) -> dict:
