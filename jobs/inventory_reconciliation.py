@@ -74,6 +74,7 @@ class ToleranceConfig(StrictModel):
 class ReconciliationParams(StrictModel):
     tolerances: dict[str, ToleranceConfig]
     top_drifting_skus: int = Field(default=10, ge=1)
+    broadcast_max_pairs: int = Field(default=1_000_000, ge=0)
 
     @model_validator(mode="after")
     def _every_class(self) -> ReconciliationParams:
@@ -216,6 +217,15 @@ def quarantine(ctx: JobContext, events: DataFrame, counts: DataFrame) -> int:
     return n
 
 
+def broadcastable(ctx: JobContext, history: DataFrame, counts: DataFrame) -> tuple[bool, bool]:
+    """Whether the snapshot's and the counts' per-pair tables are small enough to broadcast
+    to the ledger joins (`broadcast_max_pairs` in the job's YAML)."""
+    limit = ctx.job.inventory_reconciliation.broadcast_max_pairs
+    pairs = [df.select("location_id", "sku").distinct().count() for df in (history, counts)]
+    ctx.run.extra["pairs"] = {"snapshot": pairs[0], "counted": pairs[1]}
+    return pairs[0] <= limit, pairs[1] <= limit
+
+
 def reconcile_day(ctx: JobContext, day: date) -> None:
     cutoff: Column = F.lit(f"{day + timedelta(days=1)} 00:00:00").cast("timestamp")
     stamp = (cutoff, F.lit(str(day)).cast("date"))
@@ -238,7 +248,9 @@ def reconcile_day(ctx: JobContext, day: date) -> None:
             # Materialized without lineage: the ledger MERGE below rewrites silver, and
             # Delta then drops every cached plan that reads it, which would replay the
             # whole ledger again for the snapshot.
-            reconciled = reconcile(replay, valid, history).localCheckpoint(eager=True)
+            reconciled = reconcile(
+                replay, valid, history, broadcastable(ctx, history, valid)
+            ).localCheckpoint(eager=True)
             n = reconciled.count()
             ctx.run.extra.setdefault("events_replayed", {})[str(day)] = replay.count()
         n_bad = quarantine(ctx, events, counts)

@@ -9,7 +9,7 @@ type carries a positive quantity and its direction comes from the type.
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from lakecore.schemas import INVENTORY_EVENT_TYPES, ON_HAND_SIGN, RESERVED_SIGN, TABLES
@@ -32,14 +32,20 @@ def is_recon_adjustment() -> Column:
 
 def dedup_events(events: DataFrame) -> DataFrame:
     """One row per event_id, the first delivery (earliest arrival, ties by content),
-    with its `arrival`. A duplicate delivered later is neither counted nor late."""
+    with its `arrival`. A duplicate delivered later is neither counted nor late.
+
+    A window rank, not `min(struct(...))` per id: an aggregate over a struct cannot
+    hash, so Spark sorts every row twice (before and after the shuffle); the rank sorts
+    once after it. Rows tied on every column are identical, so either is the same row.
+    """
     others = [c for c in EVENT_COLUMNS if c != "event_id"]
-    first = F.min(F.struct(arrival().alias("arrival"), *others)).alias("e")
+    first = Window.partitionBy("event_id").orderBy("arrival", *others)
     return (
         events.where(F.col("event_id").isNotNull())
-        .groupBy("event_id")
-        .agg(first)
-        .select("event_id", *[F.col(f"e.{c}").alias(c) for c in (*others, "arrival")])
+        .select("event_id", *others, arrival().alias("arrival"))
+        .withColumn("_delivery", F.row_number().over(first))
+        .where(F.col("_delivery") == 1)
+        .drop("_delivery")
     )
 
 

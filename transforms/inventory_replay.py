@@ -86,11 +86,18 @@ def _first(array: str, predicate) -> Column:
     return F.get(F.filter(array, predicate), 0)
 
 
-def late_starts(events: DataFrame, history: DataFrame) -> DataFrame:
+def _small(df: DataFrame, broadcast: bool) -> DataFrame:
+    """A per-pair table joined to the ledger: broadcast when the caller knows it is small
+    (Spark's size estimate after joins and `collect_list` is far too high to decide)."""
+    return F.broadcast(df) if broadcast else df
+
+
+def late_starts(events: DataFrame, history: DataFrame, broadcast: bool = False) -> DataFrame:
     """Per pair, the earliest reconciled count that a late event hits (`late_from_ts`)."""
     marks = history.groupBy(*KEY).agg(
         F.array_sort(F.collect_list(F.struct("as_of_ts", "reconciled_through"))).alias("marks")
     )
+    marks = _small(marks, broadcast)
 
     def is_hit(m: Column) -> Column:
         return (m["as_of_ts"] >= F.col("event_ts")) & (m["reconciled_through"] <= F.col("arrival"))
@@ -133,12 +140,14 @@ def start_states(history: DataFrame, chains: DataFrame) -> DataFrame:
     )
 
 
-def window_deltas(events: DataFrame, scope: DataFrame, starts: DataFrame) -> DataFrame:
+def window_deltas(
+    events: DataFrame, scope: DataFrame, starts: DataFrame, broadcast: bool = False
+) -> DataFrame:
     """Per count in scope, the deltas of the events in its window (previous count, count]."""
     marks = scope.groupBy(*KEY).agg(
         F.array_sort(F.collect_list(F.struct("count_ts", "count_id"))).alias("marks")
     )
-    bounds = marks.join(starts.select(*KEY, "start_ts"), on=KEY, how="inner")
+    bounds = _small(marks.join(starts.select(*KEY, "start_ts"), on=KEY, how="inner"), broadcast)
     is_after_start = F.col("start_ts").isNull() | (F.col("event_ts") > F.col("start_ts"))
     window = _first("marks", lambda m: m["count_ts"] >= F.col("event_ts"))
     return (
@@ -194,16 +203,23 @@ def fold_chains(scope: DataFrame, starts: DataFrame) -> DataFrame:
     return folded.select("r.*")
 
 
-def reconcile(events: DataFrame, counts: DataFrame, history: DataFrame) -> DataFrame:
+def reconcile(
+    events: DataFrame,
+    counts: DataFrame,
+    history: DataFrame,
+    broadcast: tuple[bool, bool] = (False, False),
+) -> DataFrame:
     """Every count to (re)reconcile with its book, variance and adjustment.
 
     `events`: `inventory_ledger.replay_events` output; `counts`: valid counts up to the
     cut-off with `abc_class`, `unit_cost`, `tol_bp`, `tol_min`; `history`: the snapshot.
+    `broadcast`: (history's pairs, the counted pairs) are few enough to broadcast to the
+    ledger joins, which then never shuffle the ledger.
     """
-    chains = chain_starts(counts, history, late_starts(events, history))
+    chains = chain_starts(counts, history, late_starts(events, history, broadcast[0]))
     scope = filter_in_scope(counts, chains).drop("from_ts")
     starts = start_states(history, chains)
-    deltas = window_deltas(events, scope, starts)
+    deltas = window_deltas(events, scope, starts, broadcast[1])
     zero = F.lit(0).cast("long")
     with_deltas = scope.join(deltas, on="count_id", how="left").select(
         *scope.columns,

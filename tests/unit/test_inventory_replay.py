@@ -135,3 +135,32 @@ def test_nothing_new_and_nothing_late_recomputes_nothing(spark):
         [snapshot_row("c1", 30, 90, -5, 85, 5, through=100)], SNAPSHOT_SCHEMA
     )
     assert reconcile(events, counts, history).count() == 0
+
+
+def test_broadcast_pair_tables_keep_the_ledger_unshuffled_and_the_result(spark):
+    """With the per-pair tables broadcast, the ledger joins need no shuffle of the
+    ledger (a broadcast hash join even with auto-broadcast off) and give the same rows."""
+    events = spark.createDataFrame(
+        [*BASE_EVENTS, ev("late", 45, d_on_hand=-2, arrived=150)], EVENTS
+    )
+    counts = spark.createDataFrame([cnt("c2", 60, 82), cnt("c4", 80, 79)], COUNTS)
+    history = spark.createDataFrame(
+        [snapshot_row("c1", 30, 90, -5, 85, 5, through=100)], SNAPSHOT_SCHEMA
+    )
+    previous = spark.conf.get("spark.sql.autoBroadcastJoinThreshold")
+    spark.conf.set("spark.sql.autoBroadcastJoinThreshold", "-1")
+    try:
+        plain = reconcile(events, counts, history)
+        hinted = reconcile(events, counts, history, broadcast=(True, True))
+        assert "BroadcastHashJoin" not in plain._jdf.queryExecution().executedPlan().toString()
+        plan = hinted._jdf.queryExecution().executedPlan().toString()
+        assert plan.count("BroadcastHashJoin") >= 2
+        assert_df_equality(
+            hinted.select(*OUT_COLUMNS),
+            plain.select(*OUT_COLUMNS),
+            ignore_row_order=True,
+            ignore_nullable=True,
+        )
+        assert hinted.count() == 2
+    finally:
+        spark.conf.set("spark.sql.autoBroadcastJoinThreshold", previous)
