@@ -35,6 +35,7 @@ from pyspark.sql import functions as F
 from lakecore.config import JobConfig, StrictModel
 from lakecore.job import JobContext, JobSpec
 from lakecore.streaming import (
+    PhaseTimer,
     StreamRunner,
     StreamSource,
     add_stream_arguments,
@@ -81,63 +82,70 @@ def process_inventory_events(
     never mistakes another query's batch for this one.
     """
     lake = ctx.lake
+    clock = PhaseTimer()
     tag = {"ingest_source": F.lit(source_id), "ingest_batch": F.lit(batch_id)}
     events = parse_inventory_messages(batch).persist()
     try:
-        counts = events.agg(
-            F.count(F.lit(1)).alias("read"),
-            F.count_if(F.col("reason").isNull()).alias("valid"),
-            F.count_if(F.col("reason").isNotNull()).alias("quarantined"),
-        ).first()
+        with clock("parse"):
+            counts = events.agg(
+                F.count(F.lit(1)).alias("read"),
+                F.count_if(F.col("reason").isNull()).alias("valid"),
+                F.count_if(F.col("reason").isNotNull()).alias("quarantined"),
+            ).first()
         if not counts["read"]:
             return {"read": 0, "written": 0, "duplicates": 0, "quarantined": 0, "late": 0}
-        firsts = first_deliveries(events).withColumns(tag)
-        lake.merge(firsts, BRONZE, keys=["event_id"], update=False, count_rows=False)
+        with clock("bronze"):
+            firsts = first_deliveries(events).withColumns(tag)
+            lake.merge(firsts, BRONZE, keys=["event_id"], update=False, count_rows=False)
         if counts["quarantined"]:
-            lake.merge(
-                stream_quarantine_rows(events).withColumns(tag),
-                QUARANTINE,
-                keys=["topic", "partition", "offset"],
-                update=False,
-                count_rows=False,
-            )
+            with clock("quarantine"):
+                lake.merge(
+                    stream_quarantine_rows(events).withColumns(tag),
+                    QUARANTINE,
+                    keys=["topic", "partition", "offset"],
+                    update=False,
+                    count_rows=False,
+                )
     finally:
         events.unpersist()
     # The rows this batch inserted, also when this is a replay of a batch that got that far.
     this_batch = (F.col("ingest_source") == source_id) & (F.col("ingest_batch") == batch_id)
     mine = lake.read(BRONZE).where(this_batch).persist()
     try:
-        written = mine.count()
+        with clock("inserted"):
+            written = mine.count()
         if written:
             changes = book_changes(mine).withColumns(
                 {"last_source": F.lit(source_id), "last_batch_id": F.lit(batch_id).cast("long")}
             )
-            lake.accumulate(
-                changes,
-                OUTPUT,
-                keys=PAIR,
-                set_exprs={
-                    "on_hand": "t.on_hand + s.on_hand",
-                    "reserved": "t.reserved + s.reserved",
-                    "available": "t.available + s.available",
-                    "events": "t.events + s.events",
-                    "last_event_ts": "greatest(t.last_event_ts, s.last_event_ts)",
-                    "last_source": "s.last_source",
-                    "last_batch_id": "s.last_batch_id",
-                },
-                # Skip a pair this stream already moved with this batch (a replay).
-                condition="NOT (t.last_source <=> s.last_source "
-                "AND t.last_batch_id >= s.last_batch_id)",
-                count_rows=False,
-            )
-            moved = lake.read(OUTPUT).where(
-                (F.col("last_source") == source_id) & (F.col("last_batch_id") == batch_id)
-            )
-            alerts = negative_stock_alerts(moved).withColumnsRenamed(
-                {"last_source": "source_id", "last_batch_id": "batch_id"}
-            )
-            # Rows of this (stream, batch) only: appended once, a replay adds nothing.
-            lake.append_once(alerts, ALERTS, f"inventory_stream:{source_id}", batch_id)
+            with clock("book"):
+                lake.accumulate(
+                    changes,
+                    OUTPUT,
+                    keys=PAIR,
+                    set_exprs={
+                        "on_hand": "t.on_hand + s.on_hand",
+                        "reserved": "t.reserved + s.reserved",
+                        "available": "t.available + s.available",
+                        "events": "t.events + s.events",
+                        "last_event_ts": "greatest(t.last_event_ts, s.last_event_ts)",
+                        "last_source": "s.last_source",
+                        "last_batch_id": "s.last_batch_id",
+                    },
+                    # Skip a pair this stream already moved with this batch (a replay).
+                    condition="NOT (t.last_source <=> s.last_source "
+                    "AND t.last_batch_id >= s.last_batch_id)",
+                    count_rows=False,
+                )
+            with clock("alerts"):
+                moved = lake.read(OUTPUT).where(
+                    (F.col("last_source") == source_id) & (F.col("last_batch_id") == batch_id)
+                )
+                alerts = negative_stock_alerts(moved).withColumnsRenamed(
+                    {"last_source": "source_id", "last_batch_id": "batch_id"}
+                )
+                # Rows of this (stream, batch) only: appended once, a replay adds nothing.
+                lake.append_once(alerts, ALERTS, f"inventory_stream:{source_id}", batch_id)
     finally:
         mine.unpersist()
     return {
@@ -146,6 +154,7 @@ def process_inventory_events(
         "duplicates": counts["valid"] - written,
         "quarantined": counts["quarantined"],
         "late": 0,
+        "phases": clock,
     }
 
 

@@ -22,7 +22,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -60,6 +61,28 @@ PROGRESS_SCHEMA = T.StructType(
     ]
 )
 PROGRESS_KEY = ("job", "source_id", "query_id", "batch_id")
+
+
+class PhaseTimer:
+    """Wall seconds per phase of one micro-batch; a batch function returns them as
+    `phases` in its counts and the runner logs them with the batch."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, phase: str) -> Iterator[None]:
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = round(self.seconds.get(phase, 0.0) + time.monotonic() - t0, 2)
+
+    def __bool__(self) -> bool:
+        return bool(self.seconds)
+
+    def __str__(self) -> str:
+        return ", ".join(f"{k} {v:.1f}s" for k, v in self.seconds.items())
 
 
 class CheckpointMismatchError(RuntimeError):
@@ -241,7 +264,7 @@ class StreamRunner:
                 self.totals[key] += int(counts[key])
             log.info(
                 "%s batch %d: read %d, written %d, duplicates %d, quarantined %d (late %d), "
-                "watermark %s, %.1fs",
+                "watermark %s, %.1fs%s",
                 self.job,
                 batch_id,
                 counts["read"],
@@ -251,6 +274,7 @@ class StreamRunner:
                 counts["late"],
                 watermark,
                 time.monotonic() - t0,
+                f" ({counts['phases']})" if counts.get("phases") else "",
             )
 
         run_batch.__name__ = getattr(process, "__name__", "process_batch")
