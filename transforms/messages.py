@@ -22,6 +22,7 @@ TIMESTAMP_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"
 def message_reason(
     value: Column,
     parsed: Column,
+    as_text: Column,
     schema: T.StructType,
     required: Sequence[str],
     allowed: Mapping[str, Sequence[str]],
@@ -31,22 +32,28 @@ def message_reason(
     In order: `empty_value`, `malformed_json` (not a JSON object), `missing_<field>`
     for each required field, `unknown_<field>` for a value outside `allowed[field]`,
     `invalid_<field>` for a field present in the JSON but not of its type
-    (`from_json` would null it silently).
+    (`from_json` would null it silently). `parsed` is the value parsed with
+    `schema`, `as_text` with the same fields as strings (any JSON value but null
+    reads as a string), so a field is invalid when only the typed parse lost it.
     """
-    variant = F.try_parse_json(value)
-    is_object = F.coalesce(
-        F.startswith(F.schema_of_variant(variant), F.lit("OBJECT")), F.lit(False)
-    )
+    # Valid JSON starting with "{" is an object. Cheaper than schema_of_variant,
+    # which builds a schema string for every message.
+    is_object = F.try_parse_json(value).isNotNull() & F.ltrim(value).startswith("{")
     checks = [(value.isNull(), "empty_value"), (~is_object, "malformed_json")]
     checks += [(parsed[c].isNull(), f"missing_{c}") for c in required]
     checks += [(~parsed[c].isin(*values), f"unknown_{c}") for c, values in allowed.items()]
     for field in schema.fields:
-        raw = F.try_variant_get(variant, f"$.{field.name}", "string")
-        checks.append((raw.isNotNull() & parsed[field.name].isNull(), f"invalid_{field.name}"))
+        present = as_text[field.name].isNotNull()
+        checks.append((present & parsed[field.name].isNull(), f"invalid_{field.name}"))
     reason = F.lit(None).cast("string")
     for condition, name in reversed(checks):
         reason = F.when(condition, F.lit(name)).otherwise(reason)
     return reason
+
+
+def as_strings(schema: T.StructType) -> T.StructType:
+    """`schema` with every field a string: what the JSON holds, before type conversion."""
+    return T.StructType([T.StructField(f.name, T.StringType()) for f in schema.fields])
 
 
 def parse_messages(
@@ -57,18 +64,26 @@ def parse_messages(
 ) -> DataFrame:
     """Every raw message once: its fields, source position, `received_at`, `value` and `reason`."""
     value = F.col("value").cast("string")
-    parsed = F.from_json(value, schema)
-    return raw.select(
-        value.alias("value"),
-        *SOURCE_COLUMNS,
-        F.col("timestamp").alias("received_at"),
-        parsed.alias("e"),
-    ).select(
-        *[F.col(f"e.{c}").alias(c) for c in schema.fieldNames()],
-        *SOURCE_COLUMNS,
-        "received_at",
-        "value",
-        message_reason(F.col("value"), F.col("e"), schema, required, allowed).alias("reason"),
+    return (
+        raw.select(
+            value.alias("value"),
+            *SOURCE_COLUMNS,
+            F.col("timestamp").alias("received_at"),
+        )
+        .select(
+            "*",
+            F.from_json("value", schema).alias("e"),
+            F.from_json("value", as_strings(schema)).alias("t"),
+        )
+        .select(
+            *[F.col(f"e.{c}").alias(c) for c in schema.fieldNames()],
+            *SOURCE_COLUMNS,
+            "received_at",
+            "value",
+            message_reason(F.col("value"), F.col("e"), F.col("t"), schema, required, allowed).alias(
+                "reason"
+            ),
+        )
     )
 
 
