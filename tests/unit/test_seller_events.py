@@ -136,3 +136,27 @@ def test_windows_align_to_the_epoch_and_aggregate_every_type(spark):
         aggregate_windows(in_windows(events, [5, 60])),
         ignore_row_order=True,
     )
+
+
+def test_a_field_of_the_wrong_shape_is_invalid_and_an_explicit_null_is_absent(spark):
+    """The wrong-type check reads every field as text: a nested object or an array where a
+    number belongs is `invalid_<field>`; a JSON null is no value (optional: still valid)."""
+    got = reasons(
+        spark,
+        [
+            msg(0, ev("n1", amount={"value": 10})),
+            msg(1, ev("n2", amount=[10])),
+            msg(2, ev("n3", amount=None)),
+            msg(3, ev("n4", amount=10)),
+            msg(4, "  " + json.dumps(ev("n5"))),  # leading blanks: still an object
+            msg(5, '"just a string"'),
+        ],
+    )
+    assert got == {
+        0: "invalid_amount",
+        1: "invalid_amount",
+        2: None,
+        3: None,
+        4: None,
+        5: "malformed_json",
+    }
