@@ -67,6 +67,38 @@ def stage_metrics(base: str, app_id: str) -> dict[str, object]:
     }
 
 
+def stage_profile(base: str, app_id: str, top: int) -> list[dict[str, object]]:
+    """The `top` heaviest stages, each with its slowest tasks (partition, time, shuffle
+    read): to see which computation holds a skewed task (`--profile N`)."""
+    stages = rest(base, f"applications/{app_id}/stages?status=complete")
+    out = []
+    for s in sorted(stages, key=lambda s: -s["executorRunTime"])[:top]:
+        path = f"applications/{app_id}/stages/{s['stageId']}/{s['attemptId']}"
+        median_ms, max_ms = rest(base, f"{path}/taskSummary?quantiles=0.5,1.0")["duration"]
+        tasks = rest(base, f"{path}/taskList?length=5&sortBy=-runtime")
+        out.append(
+            {
+                "stage_id": s["stageId"],
+                "name": s["name"],
+                "tasks": s["numTasks"],
+                "executor_run_time_ms": s["executorRunTime"],
+                "max_over_median": round(max_ms / median_ms, 2) if median_ms else None,
+                "slowest_tasks": [
+                    {
+                        "partition": t.get("partitionId", t["index"]),
+                        "ms": t.get("duration"),
+                        "shuffle_read_records": t.get("taskMetrics", {})
+                        .get("shuffleReadMetrics", {})
+                        .get("recordsRead"),
+                    }
+                    for t in tasks
+                ],
+                "details": s.get("details", "")[:2000],
+            }
+        )
+    return out
+
+
 def _snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
 
@@ -74,6 +106,9 @@ def _snake(name: str) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument(
+        "--profile", type=int, default=0, help="also record the N heaviest stages' slowest tasks"
+    )
     ap.add_argument("jobs_args", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     argv = a.jobs_args[1:] if a.jobs_args[:1] == ["--"] else a.jobs_args
@@ -116,6 +151,8 @@ def main() -> int:
         },
         **stage_metrics(base, sc.applicationId),
     }
+    if a.profile:
+        result["profile"] = stage_profile(base, sc.applicationId, a.profile)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(result, indent=2) + "\n")
     spark.stop()

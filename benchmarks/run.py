@@ -42,7 +42,7 @@ SCRIPT_SUITES = {
     "seller_risk_olist_auc": "seller_risk_olist_auc.py",  # score AUC on an Olist lake
     "als": "bench_als.py",  # ALS per-iteration time next to the implicit library
     "als_search": "als_movielens_search.py",  # the validation search for ALS defaults
-    "stream": "bench_inventory_stream.py",  # Kafka -> gold throughput and p50/p95 latency
+    "stream": "bench_stream.py",  # Kafka -> gold throughput and p50/p95 latency
 }
 
 # The batch jobs a hot key can slow down, and the arguments they run with.

@@ -149,8 +149,12 @@ def category_price_reference(
         F.sum("n").alias("reference_items"),
     )
     deviation = F.abs(F.col("log_price") - F.col("median_log_price"))
+    # Broadcast the medians (one row per category and reference day), not the exploded
+    # prices: AQE sized the join from the rows before the explode and broadcast the
+    # exploded side (2.7M rows at 1M orders), which put the whole MAD aggregation into
+    # the 8 tasks that held the medians, heaviest where the biggest categories hashed.
     mads = (
-        exploded.join(medians, on=["category", AS_OF], how="inner")
+        exploded.join(F.broadcast(medians), on=["category", AS_OF], how="inner")
         .groupBy("category", AS_OF)
         .agg(F.percentile(deviation, 0.5, F.col("n")).alias("mad_log_price"))
     )

@@ -1,11 +1,15 @@
-"""Streaming benchmark: Kafka -> gold.inventory_book_current throughput and end-to-end latency.
+"""Streaming benchmark: Kafka -> gold throughput and end-to-end latency, for either stream job.
 
-    python benchmarks/bench_inventory_stream.py --events 2000000 --rate 5000 --duration 120
+    python benchmarks/bench_stream.py --events 2000000 --rate 5000 --duration 120
+    python benchmarks/bench_stream.py --job seller_risk_stream --events 1000000
 
-Starts a real single-node Kafka broker (KRaft, 127.0.0.1) and runs the
-`inventory_stream` job in a child process, exactly as `python -m jobs run`
-would, on a topic of `--partitions` partitions with ledger events over 5,150
-locations x `--skus` SKUs.
+Starts a real single-node Kafka broker (KRaft, 127.0.0.1) and runs the stream
+job in a child process, exactly as `python -m jobs run` would, on a topic of
+`--partitions` partitions: for `inventory_stream` (the default) ledger events
+over 5,150 locations x `--skus` SKUs into gold.inventory_book_current; for
+`seller_risk_stream` seller events (orders, cancellations, refunds,
+chargebacks, reviews, listings) over `--sellers` sellers into
+gold.seller_risk_realtime.
 
 1. Throughput: `--events` events are produced up front (the backlog); the job
    drains them with AvailableNow and `--max-offsets` per micro-batch. Sustained
@@ -18,7 +22,7 @@ locations x `--skus` SKUs.
    produced (its Kafka timestamp). p50/p95/max over all events, and the largest
    consumer lag any batch recorded.
 
-Results: benchmarks/results/inventory_stream.json (and printed).
+Results: benchmarks/results/<job>.json unless --out (and printed).
 """
 
 from __future__ import annotations
@@ -39,30 +43,75 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
-TOPIC_BACKLOG, TOPIC_STEADY = "inventory_backlog", "inventory_steady"
 WARMUP = 45.0
 MOVES = ["SALE"] * 6 + ["RETURN", "RESTOCK", "RESERVE", "RELEASE", "TRANSFER_IN", "TRANSFER_OUT"]
+# A marketplace's mix: mostly orders, some reviews and listings, few after-sale cases.
+SELLER_EVENTS = (
+    ["order_placed"] * 12
+    + ["review_posted"] * 3
+    + ["listing_created"] * 2
+    + ["order_cancelled", "refund", "chargeback"]
+)
 
 
 def locations() -> list[str]:
     return [f"ST{i:04d}" for i in range(5000)] + [f"DC{i:03d}" for i in range(150)]
 
 
-def make_event(rng: random.Random, i: int, locs: list[str], skus: int, prefix: str) -> tuple:
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def inventory_event(rng: random.Random, i: int, locs: list[str], args, prefix: str) -> tuple:
     loc = rng.choice(locs)
     etype = rng.choice(MOVES)
     value = json.dumps(
         {
             "event_id": f"{prefix}{i}",
             "location_id": loc,
-            "sku": f"SKU{rng.randrange(skus):05d}",
+            "sku": f"SKU{rng.randrange(args.skus):05d}",
             "event_type": etype,
             "quantity": rng.randint(1, 5),
             "source": "POS",
-            "event_ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "event_ts": now_iso(),
         }
     )
     return loc, value
+
+
+def seller_event(rng: random.Random, i: int, sellers: list[str], args, prefix: str) -> tuple:
+    seller = rng.choice(sellers)
+    etype = rng.choice(SELLER_EVENTS)
+    event = {
+        "event_id": f"{prefix}{i}",
+        "event_type": etype,
+        "seller_id": seller,
+        "event_ts": now_iso(),
+        "order_id": f"o{rng.randrange(10**9)}",
+        "buyer_id": f"b{rng.randrange(10**6)}",
+    }
+    if etype in ("order_placed", "refund", "chargeback"):
+        event["amount"] = round(rng.uniform(5, 300), 2)
+    if etype == "review_posted":
+        event["score"] = rng.randint(1, 5)
+    return seller, json.dumps(event)
+
+
+# What differs between the two stream jobs: keys, events, the bronze table with received_at.
+JOBS = {
+    "inventory_stream": {
+        "topics": ("inventory_backlog", "inventory_steady"),
+        "bronze": "bronze.inventory_stream_events",
+        "keys": lambda args: locations(),
+        "event": inventory_event,
+    },
+    "seller_risk_stream": {
+        "topics": ("seller_backlog", "seller_steady"),
+        "bronze": "bronze.seller_events",
+        "keys": lambda args: [f"S{i:05d}" for i in range(args.sellers)],
+        "event": seller_event,
+    },
+}
 
 
 def create_topic(servers: str, topic: str, partitions: int) -> None:
@@ -87,15 +136,16 @@ def producer(servers: str):
     )
 
 
-def produce_backlog(servers: str, n: int, skus: int) -> float:
+def produce_backlog(servers: str, topic: str, n: int, args) -> float:
     """Produce n events as fast as the client can; returns events/s."""
-    rng, locs, p = random.Random(1), locations(), producer(servers)
+    job = JOBS[args.job]
+    rng, keys, p = random.Random(1), job["keys"](args), producer(servers)
     t0 = time.monotonic()
     for i in range(n):
-        key, value = make_event(rng, i, locs, skus, "b")
+        key, value = job["event"](rng, i, keys, args, "b")
         while True:
             try:
-                p.produce(TOPIC_BACKLOG, key=key, value=value)
+                p.produce(topic, key=key, value=value)
                 break
             except BufferError:
                 p.poll(0.05)
@@ -105,15 +155,16 @@ def produce_backlog(servers: str, n: int, skus: int) -> float:
     return n / (time.monotonic() - t0)
 
 
-def produce_steady(servers: str, rate: int, duration: float, skus: int, stop: threading.Event):
-    """`rate` events/s in 100 ms ticks for `duration` s; returns the number produced."""
-    rng, locs, p = random.Random(2), locations(), producer(servers)
+def produce_steady(servers: str, topic: str, args, stop: threading.Event):
+    """`args.rate` events/s in 100 ms ticks for `args.duration` s; returns the number produced."""
+    job = JOBS[args.job]
+    rng, keys, p = random.Random(2), job["keys"](args), producer(servers)
     sent, t0, tick = 0, time.monotonic(), 0.1
-    while not stop.is_set() and time.monotonic() - t0 < duration:
-        due = int((time.monotonic() - t0) * rate)
+    while not stop.is_set() and time.monotonic() - t0 < args.duration:
+        due = int((time.monotonic() - t0) * args.rate)
         for i in range(sent, due):
-            key, value = make_event(rng, i, locs, skus, "s")
-            p.produce(TOPIC_STEADY, key=key, value=value)
+            key, value = job["event"](rng, i, keys, args, "s")
+            p.produce(topic, key=key, value=value)
         sent = max(sent, due)
         p.poll(0)
         time.sleep(tick)
@@ -122,22 +173,23 @@ def produce_steady(servers: str, rate: int, duration: float, skus: int, stop: th
 
 
 def job_command(lake: Path, servers: str, topic: str, args, *extra: str) -> list[str]:
+    name = args.job
     sets = {
         "env.lakehouse.root": str(lake),
         "env.spark.master": args.master,
         "spark.driver_memory": args.driver_memory,
-        "inventory_stream.source.kind": "kafka",
-        "inventory_stream.source.bootstrap_servers": servers,
-        "inventory_stream.source.topic": topic,
-        "inventory_stream.source.max_offsets_per_trigger": str(args.max_offsets),
-        "inventory_stream.processing_time": args.trigger,
+        f"{name}.source.kind": "kafka",
+        f"{name}.source.bootstrap_servers": servers,
+        f"{name}.source.topic": topic,
+        f"{name}.source.max_offsets_per_trigger": str(args.max_offsets),
+        f"{name}.processing_time": args.trigger,
     }
     return [
         sys.executable,
         "-m",
         "jobs",
         "run",
-        "inventory_stream",
+        name,
         *[f"--set={k}={v}" for k, v in sets.items()],
         *extra,
     ]
@@ -152,11 +204,12 @@ def stats(lake: Path, args) -> tuple[dict, dict]:
     from lakecore.session import get_spark
 
     cfg = load_run_config("query", JobConfig, overrides=[f"env.lakehouse.root={lake}"])
-    spark = get_spark(cfg, "bench_inventory_stream_stats")
+    spark = get_spark(cfg, "bench_stream_stats")
     lakehouse = Lakehouse(spark, cfg.lake_root)
     progress = lakehouse.read("ops.stream_progress").where(F.col("rows_read") > 0)
+    backlog_topic, steady_topic = JOBS[args.job]["topics"]
     out = {}
-    for topic in (TOPIC_BACKLOG, TOPIC_STEADY):
+    for topic in (backlog_topic, steady_topic):
         rows = progress.where(F.col("source_id") == f"kafka-{topic}").orderBy("batch_id").collect()
         if not rows:
             continue
@@ -173,11 +226,9 @@ def stats(lake: Path, args) -> tuple[dict, dict]:
             "max_consumer_lag": max((r.consumer_lag or 0) for r in rows),
         }
     latency = {}
-    if TOPIC_STEADY in out:
-        bronze = lakehouse.read("bronze.inventory_stream_events").where(
-            F.col("topic") == TOPIC_STEADY
-        )
-        batches = progress.where(F.col("source_id") == f"kafka-{TOPIC_STEADY}").select(
+    if steady_topic in out:
+        bronze = lakehouse.read(JOBS[args.job]["bronze"]).where(F.col("topic") == steady_topic)
+        batches = progress.where(F.col("source_id") == f"kafka-{steady_topic}").select(
             F.col("batch_id").alias("ingest_batch"), "processed_at"
         )
         seconds = F.unix_micros("processed_at") / 1e6 - F.unix_micros("received_at") / 1e6
@@ -203,6 +254,7 @@ def stats(lake: Path, args) -> tuple[dict, dict]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--job", choices=sorted(JOBS), default="inventory_stream")
     ap.add_argument("--events", type=int, default=2_000_000, help="backlog size (0: skip)")
     ap.add_argument("--rate", type=int, default=5000, help="steady events/s (0: skip)")
     ap.add_argument("--duration", type=float, default=120.0, help="steady phase seconds")
@@ -211,13 +263,16 @@ def main() -> int:
     )
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--skus", type=int, default=200, help="SKUs per location drawn from")
+    ap.add_argument("--sellers", type=int, default=5000, help="seller_risk_stream: sellers")
     ap.add_argument("--max-offsets", type=int, default=500_000, help="per micro-batch")
     ap.add_argument("--trigger", default="0 seconds", help="steady phase processing time")
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--driver-memory", default="4g")
     ap.add_argument("--workdir", type=Path, default=None)
-    ap.add_argument("--out", type=Path, default=RESULTS / "inventory_stream.json")
+    ap.add_argument("--out", type=Path, default=None, help="default: results/<job>.json")
     args = ap.parse_args()
+    args.out = args.out or RESULTS / f"{args.job}.json"
+    backlog_topic, steady_topic = JOBS[args.job]["topics"]
 
     from lakecore.kafka_broker import KafkaBroker
 
@@ -226,7 +281,7 @@ def main() -> int:
     broker = KafkaBroker(workdir / "kafka")
     servers = broker.start(owner_pid=os.getpid())
     result: dict = {
-        "benchmark": "inventory_stream",
+        "benchmark": args.job,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
         "load_average_at_start": os.getloadavg(),
@@ -234,30 +289,28 @@ def main() -> int:
     }
     try:
         if args.events:
-            create_topic(servers, TOPIC_BACKLOG, args.partitions)
+            create_topic(servers, backlog_topic, args.partitions)
             result["producer_events_per_second"] = round(
-                produce_backlog(servers, args.events, args.skus)
+                produce_backlog(servers, backlog_topic, args.events, args)
             )
             print(f"produced {args.events} events", flush=True)
             t0 = time.monotonic()
-            subprocess.run(job_command(lake, servers, TOPIC_BACKLOG, args), cwd=ROOT, check=True)
+            subprocess.run(job_command(lake, servers, backlog_topic, args), cwd=ROOT, check=True)
             result["backlog_job_wall_seconds"] = round(time.monotonic() - t0, 1)
         if args.rate:
-            create_topic(servers, TOPIC_STEADY, args.partitions)
+            create_topic(servers, steady_topic, args.partitions)
             cmd = job_command(
                 lake,
                 servers,
-                TOPIC_STEADY,
+                steady_topic,
                 args,
-                "--set=inventory_stream.trigger=processing_time",
+                f"--set={args.job}.trigger=processing_time",
                 f"--timeout={WARMUP + args.duration + args.drain}",
             )
             job = subprocess.Popen(cmd, cwd=ROOT)
             time.sleep(WARMUP)  # JVM start and the first (empty) batch
             stop = threading.Event()
-            result["steady_produced"] = produce_steady(
-                servers, args.rate, args.duration, args.skus, stop
-            )
+            result["steady_produced"] = produce_steady(servers, steady_topic, args, stop)
             job.wait()
         throughput, latency = stats(lake, args)
         result["throughput"] = throughput
