@@ -92,8 +92,9 @@ def materialize(df):
     return df
 
 
-def evaluate(pairs, fit_pairs_list, val_pairs_list, rank, reg, alpha, iters):
+def evaluate(pairs, fit_pairs_list, val_pairs_list, rank, reg, alpha, iters, nonneg=False):
     als = ALS(
+        nonnegative=nonneg,
         rank=rank,
         maxIter=iters,
         regParam=reg,
@@ -151,18 +152,34 @@ def main() -> None:
             alpha=[1.0, 3.0, 10.0],
             iters=[10],
         ),
+        # Session 8: non-negative factors, around the chosen default.
+        "nonneg": dict(
+            weighting=["none"],
+            rating_w=[None],
+            rank=[12, 16, 24],
+            reg=[0.05, 0.1, 0.2],
+            alpha=[0.5, 1.0, 2.0],
+            iters=[10],
+            nonnegative=[True, False],
+        ),
     }
     grid = grids.get(args.grid) or json.loads(args.grid)
     rows = []
     prepared = {}
     for weighting, rw in itertools.product(grid["weighting"], grid["rating_w"]):
         prepared[(weighting, json.dumps(rw))] = materialize(prepare(fit, weighting, rw))
-    for (weighting, rw), rank, reg, alpha, iters in itertools.product(
-        prepared, grid["rank"], grid["reg"], grid["alpha"], grid["iters"]
+    for (weighting, rw), rank, reg, alpha, iters, nonneg in itertools.product(
+        prepared,
+        grid["rank"],
+        grid["reg"],
+        grid["alpha"],
+        grid["iters"],
+        grid.get("nonnegative", [False]),
     ):
-        res = evaluate(prepared[(weighting, rw)], fit_list, val_list, rank, reg, alpha, iters)
+        pairs = prepared[(weighting, rw)]
+        res = evaluate(pairs, fit_list, val_list, rank, reg, alpha, iters, nonneg)
         row = {"weighting": weighting, "rating_weights": json.loads(rw), "rank": rank,
-               "reg": reg, "alpha": alpha, "iters": iters, **res}  # fmt: skip
+               "reg": reg, "alpha": alpha, "iters": iters, "nonnegative": nonneg, **res}  # fmt: skip
         rows.append(row)
         print(json.dumps(row), flush=True)
     rows.sort(key=lambda r: -r["ndcg_at_10"])

@@ -168,7 +168,7 @@ def generate(
 
 def measure(work: Path, conf: Path, job: str, args: list[str], label: str) -> dict[str, object]:
     out = work / "metrics" / f"{job}-{label}.json"
-    cmd = [sys.executable, str(BENCH / "job_metrics.py"), "--out", str(out), "--",
+    cmd = [sys.executable, str(BENCH / "job_metrics.py"), "--out", str(out), "--profile", "3", "--",
            "run", job, *args, "--conf-dir", str(conf), *lake_sets(work)]  # fmt: skip
     print(f"+ {job} ({label})", flush=True)
     subprocess.run(cmd, cwd=ROOT, check=True)

@@ -121,6 +121,7 @@ def process_seller_events(
             F.count_if(F.col("reason").isNull()).alias("valid"),
             F.count_if(F.col("reason") == "late").alias("late"),
             F.count_if(F.col("reason").isNotNull()).alias("quarantined"),
+            F.min(F.when(F.col("reason").isNull(), F.col("event_ts"))).alias("min_event_ts"),
             F.max(F.when(F.col("reason").isNull(), F.col("event_ts"))).alias("max_event_ts"),
         ).first()
         written = valid.count()
@@ -135,7 +136,14 @@ def process_seller_events(
             )
         if written:
             touched = in_windows(valid, p.window_minutes).select(*WINDOW_KEY).distinct()
-            affected = in_windows(lake.read(BRONZE), p.window_minutes).join(
+            # Every event of a touched window lies within the longest window of one of
+            # the batch's events: the range lets Delta skip bronze files by their
+            # event_ts statistics instead of reading all of bronze every batch.
+            longest = F.make_interval(mins=F.lit(max(p.window_minutes)))
+            near = F.col("event_ts").between(
+                F.lit(counts["min_event_ts"]) - longest, F.lit(counts["max_event_ts"]) + longest
+            )
+            affected = in_windows(lake.read(BRONZE).where(near), p.window_minutes).join(
                 F.broadcast(touched), on=list(WINDOW_KEY), how="left_semi"
             )
             baseline = lake.read(BASELINE) if lake.exists(BASELINE) else None

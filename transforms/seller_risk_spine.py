@@ -137,6 +137,12 @@ def aggregate_daily(
     union = aligned[0]
     for other in aligned[1:]:
         union = union.unionByName(other)
+    # One task per partition of every source (42 at 8 shuffle partitions) made tasks of
+    # a few hundred ms, where each source's first tasks spend more on code generation
+    # than on rows. Merged without a shuffle into as many tasks as the job's shuffle
+    # partitions, each task's partial sums also combine rows of several sources.
+    partitions = int(union.sparkSession.conf.get("spark.sql.shuffle.partitions"))
+    union = union.coalesce(partitions)
     sums = [Agg("sum", m, m) for m in measures]
     return salted_aggregate(
         union, [SELLER, "day"], sums, hot_sellers, salt_buckets, key_cols=[SELLER]
