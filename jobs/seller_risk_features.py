@@ -127,9 +127,18 @@ def seller_orders_of(tables: dict[str, DataFrame | None]) -> DataFrame:
     return build_seller_orders(tables["order_items"], tables["orders"], tables["customers"])
 
 
+def persisted_seller_orders(ctx: JobContext) -> DataFrame:
+    """The seller-orders, built and persisted once per run: the default date and the
+    features both read them (the run unpersists them)."""
+    if "seller_orders" not in ctx.shared:
+        seller_orders = seller_orders_of(read_inputs(ctx)).persist(StorageLevel.MEMORY_AND_DISK)
+        ctx.shared["seller_orders"] = seller_orders
+    return ctx.shared["seller_orders"]
+
+
 def default_date(ctx: JobContext) -> date:
     """Latest event day: max purchase date, or shipping limit of items without an order row."""
-    latest = seller_orders_of(read_inputs(ctx)).agg(F.max("event_day")).first()[0]
+    latest = persisted_seller_orders(ctx).agg(F.max("event_day")).first()[0]
     if latest is None:
         raise ValueError("silver.order_items has no dated rows: nothing to compute")
     return date.fromordinal(EPOCH.toordinal() + latest)
@@ -188,7 +197,7 @@ def hot_sellers(ctx: JobContext, seller_orders: DataFrame) -> list[tuple]:
 def run(ctx: JobContext) -> None:
     section = ctx.job.seller_risk
     tables = read_inputs(ctx)
-    seller_orders = seller_orders_of(tables).persist(StorageLevel.MEMORY_AND_DISK)
+    seller_orders = persisted_seller_orders(ctx)
     table = None
     try:
         report_gaps(ctx, seller_orders)

@@ -50,6 +50,8 @@ class JobContext:
     end: date | None = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("jobs"))
     _gated: list[DataFrame] = field(default_factory=list, repr=False)
+    # What a job's default_date computed and its run can reuse (e.g. a persisted input).
+    shared: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def job(self) -> Any:
