@@ -45,6 +45,7 @@ from transforms.seller_events import (
     aggregate_windows,
     first_of_each_event,
     in_windows,
+    near_events,
     parse_events,
     quarantine_rows,
     with_late_reason,
@@ -121,8 +122,14 @@ def process_seller_events(
             F.count_if(F.col("reason").isNull()).alias("valid"),
             F.count_if(F.col("reason") == "late").alias("late"),
             F.count_if(F.col("reason").isNotNull()).alias("quarantined"),
-            F.min(F.when(F.col("reason").isNull(), F.col("event_ts"))).alias("min_event_ts"),
             F.max(F.when(F.col("reason").isNull(), F.col("event_ts"))).alias("max_event_ts"),
+            # In microseconds: a Python datetime would pass through the local time zone.
+            F.unix_micros(F.min(F.when(F.col("reason").isNull(), F.col("event_ts")))).alias(
+                "min_us"
+            ),
+            F.unix_micros(F.max(F.when(F.col("reason").isNull(), F.col("event_ts")))).alias(
+                "max_us"
+            ),
         ).first()
         written = valid.count()
         lake.merge(valid, BRONZE, keys=["event_id"], update=False, count_rows=False)
@@ -136,14 +143,11 @@ def process_seller_events(
             )
         if written:
             touched = in_windows(valid, p.window_minutes).select(*WINDOW_KEY).distinct()
-            # Every event of a touched window lies within the longest window of one of
-            # the batch's events: the range lets Delta skip bronze files by their
-            # event_ts statistics instead of reading all of bronze every batch.
-            longest = F.make_interval(mins=F.lit(max(p.window_minutes)))
-            near = F.col("event_ts").between(
-                F.lit(counts["min_event_ts"]) - longest, F.lit(counts["max_event_ts"]) + longest
+            # Only bronze rows near the batch's event times (not all of bronze each batch).
+            near = near_events(
+                lake.read(BRONZE), counts["min_us"], counts["max_us"], p.window_minutes
             )
-            affected = in_windows(lake.read(BRONZE).where(near), p.window_minutes).join(
+            affected = in_windows(near, p.window_minutes).join(
                 F.broadcast(touched), on=list(WINDOW_KEY), how="left_semi"
             )
             baseline = lake.read(BASELINE) if lake.exists(BASELINE) else None

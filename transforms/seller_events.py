@@ -93,6 +93,19 @@ def in_windows(events: DataFrame, minutes: Sequence[int]) -> DataFrame:
     )
 
 
+def near_events(
+    events: DataFrame, lo_micros: int, hi_micros: int, minutes: Sequence[int]
+) -> DataFrame:
+    """The rows of `events` that can share a window with an event timed in [lo, hi]
+    (epoch microseconds): a window of m <= max(minutes) minutes holding time t spans
+    less than m on either side of t. The bounds are timestamp literals, so Delta skips
+    files by their event_ts statistics."""
+    margin = max(minutes) * 60 * 1_000_000
+    lo = F.timestamp_micros(F.lit(lo_micros - margin))
+    hi = F.timestamp_micros(F.lit(hi_micros + margin))
+    return events.where(F.col("event_ts").between(lo, hi))
+
+
 def aggregate_windows(windowed: DataFrame) -> DataFrame:
     """Velocity features per (seller, window) of `in_windows` rows: counts per event type,
     GMV (order_placed amounts, summed in exact cents) and all events."""

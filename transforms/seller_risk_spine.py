@@ -121,7 +121,9 @@ def aggregate_daily(
     """Union event rows (each with some of `measures`) and sum them per (seller, day).
 
     The rows of `hot_sellers` are summed in `salt_buckets` pieces first
-    (transforms.skew): the same sums, without one task per hot seller-day.
+    (transforms.skew): the same sums, without one task per hot seller-day. The
+    union is coalesced into the session's `spark.sql.shuffle.partitions` tasks
+    (the job's tuned value) before summing: the result does not depend on it.
     """
     aligned = [
         src.select(

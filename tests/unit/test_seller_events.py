@@ -13,6 +13,7 @@ from transforms.seller_events import (
     aggregate_windows,
     first_of_each_event,
     in_windows,
+    near_events,
     parse_events,
     quarantine_rows,
     window_features,
@@ -160,3 +161,31 @@ def test_a_field_of_the_wrong_shape_is_invalid_and_an_explicit_null_is_absent(sp
         4: None,
         5: "malformed_json",
     }
+
+
+def test_near_events_keeps_every_row_of_the_touched_windows_and_drops_the_rest(spark):
+    """A batch event at 10:30 touches [10:30, 10:35) and [10:00, 11:00): bronze rows
+    within 60 minutes of it (bounds included) are kept, the others dropped."""
+    rows = [
+        ("a", dt.datetime(2025, 6, 30, 9, 29, 59)),  # 60 min + 1 s before: dropped
+        ("b", dt.datetime(2025, 6, 30, 9, 30)),  # the bound: kept
+        ("c", dt.datetime(2025, 6, 30, 10, 0)),  # the hour window's first second
+        ("d", dt.datetime(2025, 6, 30, 10, 59, 59)),  # its last second
+        ("e", dt.datetime(2025, 6, 30, 11, 30)),  # the upper bound: kept
+        ("f", dt.datetime(2025, 6, 30, 11, 30, 1)),  # dropped
+    ]
+    bronze = spark.createDataFrame(
+        [("s1", "order_placed", ts, 1.0, eid) for eid, ts in rows],
+        "seller_id string, event_type string, event_ts timestamp, amount double, event_id string",
+    )
+    at = F.lit(dt.datetime(2025, 6, 30, 10, 30))  # read like the rows' datetimes
+    batch_us = spark.range(1).select(F.unix_micros(at)).first()[0]
+    near = near_events(bronze, batch_us, batch_us, [5, 60])
+    assert {r.event_id for r in near.collect()} == {"b", "c", "d", "e"}
+    # The touched windows' features are the same from the kept rows as from all rows.
+    touched = "window_start IN ('2025-06-30 10:30:00', '2025-06-30 10:00:00')"
+    assert_df_equality(
+        window_features(near, [5, 60]).where(touched),
+        window_features(bronze, [5, 60]).where(touched),
+        ignore_row_order=True,
+    )
