@@ -18,6 +18,29 @@ from pyspark.sql import types as T
 SOURCE_COLUMNS = ("topic", "partition", "offset")
 TIMESTAMP_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"
 
+# Spark's JSON functions parse the first JSON value of a string and ignore what
+# follows it: '{"a":1} xyz' and '{"a":1}{"a":2}' would both read as {"a":1}. A value
+# is one object when, its string literals blanked, its braces close only at its end.
+STRING_LITERAL = r'"(?:[^"\\]|\\.)*"'
+MAX_DEPTH = 8  # objects nested deeper than this inside an event are refused
+
+
+def _balanced(depth: int) -> str:
+    """Text whose braces are balanced, nested at most `depth` deep (no recursion in Java regex)."""
+    inner = r"[^{}]*"
+    for _ in range(depth):
+        inner = rf"[^{{}}]*(?:\{{{inner}\}}[^{{}}]*)*"
+    return inner
+
+
+ONE_OBJECT = rf"^\s*\{{{_balanced(MAX_DEPTH)}\}}\s*$"
+
+
+def is_one_object(value: Column) -> Column:
+    """True when `value` is exactly one JSON object (nothing before or after it)."""
+    blanked = F.regexp_replace(value, STRING_LITERAL, '""')
+    return F.try_parse_json(value).isNotNull() & blanked.rlike(ONE_OBJECT)
+
 
 def message_reason(
     value: Column,
@@ -29,17 +52,15 @@ def message_reason(
 ) -> Column:
     """Why a message is not a valid event (first reason wins), or null when it is.
 
-    In order: `empty_value`, `malformed_json` (not a JSON object), `missing_<field>`
+    In order: `empty_value`, `malformed_json` (not exactly one JSON object: also
+    trailing text or a second object after the first), `missing_<field>`
     for each required field, `unknown_<field>` for a value outside `allowed[field]`,
     `invalid_<field>` for a field present in the JSON but not of its type
     (`from_json` would null it silently). `parsed` is the value parsed with
     `schema`, `as_text` with the same fields as strings (any JSON value but null
     reads as a string), so a field is invalid when only the typed parse lost it.
     """
-    # Valid JSON starting with "{" is an object. Cheaper than schema_of_variant,
-    # which builds a schema string for every message.
-    is_object = F.try_parse_json(value).isNotNull() & F.ltrim(value).startswith("{")
-    checks = [(value.isNull(), "empty_value"), (~is_object, "malformed_json")]
+    checks = [(value.isNull(), "empty_value"), (~is_one_object(value), "malformed_json")]
     checks += [(parsed[c].isNull(), f"missing_{c}") for c in required]
     checks += [(~parsed[c].isin(*values), f"unknown_{c}") for c, values in allowed.items()]
     for field in schema.fields:

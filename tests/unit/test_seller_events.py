@@ -79,6 +79,41 @@ def test_each_bad_message_gets_its_reason_and_good_ones_none(spark):
     }
 
 
+def nested(depth):
+    """`depth` objects, each the only value of the one before."""
+    return {} if depth == 1 else {"m": nested(depth - 1)}
+
+
+def test_a_value_must_be_exactly_one_object_and_strings_may_hold_anything(spark):
+    one = json.dumps(ev("e0"))
+    deep = {"a": {"b": [1, {"c": {"d": "}"}}]}}
+    got = reasons(
+        spark,
+        [
+            msg(0, f"  {one}\n"),
+            msg(1, one + " trailing"),  # Spark's parsers read the first object and stop
+            msg(2, one + one),
+            msg(3, one + ", " + one),
+            msg(4, one[:-1]),  # truncated
+            msg(5, ev("e5", note='quotes \\" and braces }{ inside a string', meta=deep)),
+            msg(6, ev("e6", meta=json.loads("[" * 3 + "{}" + "]" * 3))),
+            msg(7, ev("e7", meta=nested(8))),  # 9 objects deep: the most accepted
+            msg(8, ev("e8", meta=nested(9))),
+        ],
+    )
+    assert got == {
+        0: None,
+        1: "malformed_json",
+        2: "malformed_json",
+        3: "malformed_json",
+        4: "malformed_json",
+        5: None,
+        6: None,
+        7: None,
+        8: "malformed_json",
+    }
+
+
 def test_late_events_are_marked_and_first_message_of_an_event_wins(spark):
     raw = spark.createDataFrame(
         [
