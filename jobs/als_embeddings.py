@@ -63,7 +63,7 @@ def update_ids(ctx: JobContext, ids: DataFrame, table: str, id_col: str, day: da
         current = ctx.spark.createDataFrame([], f"{id_col} string, idx int, first_seen date")
     new = fb.new_id_rows(ids, current, id_col).withColumn("first_seen", F.lit(day).cast("date"))
     n = ctx.lake.merge(new, table, [id_col], update=False)
-    ctx.run.add(table, read=n, written=n)
+    ctx.run.add(table, written=n)
     return ctx.lake.read(table)
 
 
@@ -225,6 +225,7 @@ def train_day(ctx: JobContext, day: date) -> None:
     try:
         with ctx.step(f"{day}: stable ids and confidence"):
             n_events = events.count()
+            ctx.run.add(INTERACTIONS, read=n_events)  # trained on, not copied: none written
             users = update_ids(ctx, events.select("user_id"), USER_IDS, "user_id", day)
             items = update_ids(ctx, events.select("item_id"), ITEM_IDS, "item_id", day)
             pairs = out.with_indexes(feedback(ctx, events, day), users, items).persist()

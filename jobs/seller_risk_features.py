@@ -145,13 +145,19 @@ def default_date(ctx: JobContext) -> date:
 
 
 def report_gaps(ctx: JobContext, seller_orders: DataFrame) -> None:
-    """Sales without an order row count (by their shipping limit); undated ones cannot."""
+    """Order items read; sales without an order row count (by their shipping limit),
+    undated ones cannot."""
     row = seller_orders.agg(
         F.count(F.lit(1)).alias("seller_orders"),
+        F.sum("items").alias("order_items"),
         F.sum(F.when(~F.col("has_order_row"), F.col("items")).otherwise(0)).alias("no_order_row"),
         F.sum(F.when(F.col("event_day").isNull(), F.col("items")).otherwise(0)).alias("undated"),
     ).first()
-    gaps = {k: int(row[k] or 0) for k in ("seller_orders", "no_order_row", "undated")}
+    gaps = {
+        k: int(row[k] or 0) for k in ("seller_orders", "order_items", "no_order_row", "undated")
+    }
+    # An aggregation: every order item is read, none is copied (written counts feature rows).
+    ctx.run.add("silver.order_items", read=gaps["order_items"])
     ctx.run.extra["order_items_without_order_row"] = gaps["no_order_row"]
     ctx.run.extra["order_items_without_event_time"] = gaps["undated"]
     ctx.log.info(

@@ -55,6 +55,12 @@ def test_two_runs_keep_ids_gate_a_worse_model_and_skip_out_of_stock(
     first_users, first_items = ids(lake, "gold.als_user_ids"), ids(lake, "gold.als_item_ids")
     v1 = versions(lake, d1)
     assert len(v1) == 1
+    # Read: the interactions trained on; the id maps count the ids they gained as written.
+    run = lake.read("ops.job_runs").orderBy(F.desc("ended_at")).first()
+    counts = json.loads(run.table_counts)
+    read = lake.read("silver.interactions").count()
+    assert run.rows_read == counts["silver.interactions"]["read"] == read > 0
+    assert counts["gold.als_user_ids"] == {"read": 0, "written": len(first_users), "quarantined": 0}
 
     # Day 2: all events; the most popular item is out of stock everywhere.
     lake.overwrite(events, "silver.interactions")

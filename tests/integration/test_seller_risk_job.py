@@ -98,11 +98,18 @@ def test_default_date_rerun_idempotent_and_missing_optional_tables(spark, lake_r
     assert {(r.refund_rate_30d, r.account_age_days) for r in rows} == {(None, None)}
     assert (rows[0].orders_30d, rows[1].orders_1d) == (10, 1)  # the rest is computed
     run, extra = _last_run_extra(lake)
-    assert (run.status, run.logical_start, run.rows_written) == (
+    # Read: the 14 order items (an aggregation copies none); written: the 3 feature rows.
+    assert (run.status, run.logical_start, run.rows_read, run.rows_written) == (
         "SUCCEEDED",
         dt.date(2025, 6, 11),
+        14,
         3,
     )
+    assert json.loads(run.table_counts)["silver.order_items"] == {
+        "read": 14,
+        "written": 0,
+        "quarantined": 0,
+    }
     assert extra["order_items_without_order_row"] == 1
     assert extra["missing_inputs"] == ["silver.sellers", "silver.after_sales"]
 
