@@ -10,10 +10,10 @@ PYTEST_ARGS ?=
 # make bench BENCH_ARGS="--suite skew --orders 100000" (benchmarks/run.py --help)
 BENCH_ARGS ?=
 
-.PHONY: setup demo demo-kafka test lint fmt unit integration notebooks bench clean clean-lake help
+.PHONY: setup demo demo-kafka test lint fmt unit notebooks bench clean clean-lake help
 
 help:
-	@echo "make demo   - set up, generate demo data, ingest it, run every batch job, print a summary"
+	@echo "make demo   - set up, generate demo data, ingest it, run every job but walmart_inventory, print a summary"
 	@echo "make test   - set up, lint (ruff), run the whole test suite"
 	@echo "make demo-kafka - make demo with the streams through a local Kafka broker"
 	@echo "make setup  - create .venv, install the package, resolve JVM jars with Maven"

@@ -1,4 +1,4 @@
-"""seller_risk_daily: yesterday's landing files -> silver -> gold.seller_risk_features -> events.
+"""seller_risk_daily: landing files -> silver -> gold.seller_risk_features for yesterday -> events.
 
 Runs at 02:00 UTC for the day that just ended (`ds` = the data interval's start).
 The Great Expectations gate runs inside `seller_risk_features` before it

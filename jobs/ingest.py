@@ -116,7 +116,7 @@ def run(ctx: JobContext) -> None:
 
 SPEC = JobSpec(
     name="ingest",
-    description="landing files (CSV, CSV.gz, JSON lines, Parquet) -> bronze Delta, bad rows -> quarantine",
+    description="landing files (CSV, CSV.gz, TSV, JSON lines, Parquet) -> bronze Delta, bad rows -> quarantine",
     config_model=IngestConfig,
     run=run,
     reads=("landing/<source>/*",),

@@ -160,8 +160,8 @@ class SparkJobConfig(StrictModel):
         BeforeValidator(_int_as_text),
         StringConstraints(pattern=r"^(-1|\d+([bkmgtBKMGT][bB]?)?)$"),
     ] = "10m"
-    driver_memory: str | None = None
-    executor_memory: str | None = None
+    driver_memory: ByteSize | None = None
+    executor_memory: ByteSize | None = None
     aqe: AqeConfig = AqeConfig()
     extra: dict[str, str] = Field(default_factory=dict)
 

@@ -2,8 +2,8 @@
 
 Input rows carry raw string columns plus `_raw_record`, `_corrupt_record`,
 `_source_file` and `_row_order`. Output adds the typed canonical columns and
-`_errors` (array of reasons); `split_*` separates the clean rows from the
-quarantine rows. Nothing is dropped: every input row ends in exactly one side.
+`_errors` (array of reasons); `select_clean` and `select_quarantine` separate
+the clean rows from the quarantine rows. Nothing is dropped: every input row ends in exactly one side.
 """
 
 from __future__ import annotations

@@ -184,6 +184,8 @@ def test_undated_job_rejects_a_date():
         ("spark.broadcast_threshold", "-2"),
         ("spark.aqe.skew_join_factor", "0.5"),
         ("skew.hot_key_share", "0"),
+        ("spark.driver_memory", "8 GB"),
+        ("spark.executor_memory", "2gigs"),
     ],
 )
 def test_bad_tuning_values_name_the_key(conf_dir, key, value):
