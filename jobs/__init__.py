@@ -20,6 +20,7 @@ JOB_MODULES = (
     "jobs.publish_inventory_events",
     "jobs.inventory_stream",
     "jobs.als_embeddings",
+    "jobs.maintain_tables",
 )
 
 

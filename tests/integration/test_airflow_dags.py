@@ -86,6 +86,13 @@ DESIGN = {
         },
         {"seller_risk_stream": ["seller_risk_stream"], "inventory_stream": ["inventory_stream"]},
     ),
+    "lakehouse_maintenance": (
+        "CronTriggerTimetable",
+        "30 4 * * *",
+        {"maintain_tables": set()},
+        {},
+        {"maintain_tables": ["maintain_tables"]},
+    ),
 }
 
 

@@ -233,3 +233,29 @@ def test_executor_sizing_refuses_fixed_and_dynamic_counts_together(conf_dir):
             overrides=["env.executor_sizing.max_executors=4"],
             conf_dir=conf_dir,
         )
+
+
+def test_a_short_vacuum_retention_needs_to_be_allowed(conf_dir):
+    from jobs.maintain_tables import MaintainConfig
+
+    key = "maintain_tables.vacuum_retention_hours"
+    with pytest.raises(
+        ConfigError, match=rf"maintain_tables\.yaml: key '{key}'.*allow_short_retention"
+    ):
+        load_run_config(
+            "maintain_tables", MaintainConfig, overrides=[f"{key}=24"], conf_dir=conf_dir
+        )
+    cfg = load_run_config(
+        "maintain_tables",
+        MaintainConfig,
+        overrides=[f"{key}=24", "maintain_tables.allow_short_retention=true"],
+        conf_dir=conf_dir,
+    )
+    assert cfg.job.maintain_tables.vacuum_retention_hours == 24
+    with pytest.raises(ConfigError, match=r"key 'maintain_tables\.tables'.*<layer>\.<table>"):
+        load_run_config(
+            "maintain_tables",
+            MaintainConfig,
+            overrides=["maintain_tables.tables=[gold]"],
+            conf_dir=conf_dir,
+        )
