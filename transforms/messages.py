@@ -21,15 +21,18 @@ TIMESTAMP_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"
 # Spark's JSON functions parse the first JSON value of a string and ignore what
 # follows it: '{"a":1} xyz' and '{"a":1}{"a":2}' would both read as {"a":1}. A value
 # is one object when, its string literals blanked, its braces close only at its end.
-STRING_LITERAL = r'"(?:[^"\\]|\\.)*"'
+# Every repetition is possessive (*+): Java's regex engine recurses once per
+# iteration of a group otherwise, and a string field of a few thousand characters
+# (or an array of thousands of objects) overflowed the executor's stack.
+STRING_LITERAL = r'"[^"\\]*+(?:\\.[^"\\]*+)*+"'
 MAX_DEPTH = 8  # objects nested deeper than this inside an event are refused
 
 
 def _balanced(depth: int) -> str:
     """Text whose braces are balanced, nested at most `depth` deep (no recursion in Java regex)."""
-    inner = r"[^{}]*"
+    inner = r"[^{}]*+"
     for _ in range(depth):
-        inner = rf"[^{{}}]*(?:\{{{inner}\}}[^{{}}]*)*"
+        inner = rf"[^{{}}]*+(?:\{{{inner}\}}[^{{}}]*+)*+"
     return inner
 
 

@@ -99,6 +99,9 @@ def test_a_value_must_be_exactly_one_object_and_strings_may_hold_anything(spark)
             msg(6, ev("e6", meta=json.loads("[" * 3 + "{}" + "]" * 3))),
             msg(7, ev("e7", meta=nested(8))),  # 9 objects deep: the most accepted
             msg(8, ev("e8", meta=nested(9))),
+            # Long values: a regex that recursed per character or per object overflowed.
+            msg(9, ev("e9", note="x" * 20_000, quoted='\\"' * 5_000, items=[{}] * 5_000)),
+            msg(10, json.dumps(ev("e10", note="y" * 20_000)) + "{}"),
         ],
     )
     assert got == {
@@ -111,6 +114,8 @@ def test_a_value_must_be_exactly_one_object_and_strings_may_hold_anything(spark)
         6: None,
         7: None,
         8: "malformed_json",
+        9: None,
+        10: "malformed_json",
     }
 
 
