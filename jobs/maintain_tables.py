@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from delta import exceptions as delta_errors
 from delta.tables import DeltaTable
 from pydantic import Field, ValidationInfo, field_validator
 
@@ -81,20 +82,14 @@ class MaintainConfig(JobConfig):
 
 
 def data_files_on_disk(ctx: JobContext, name: str) -> tuple[int, int]:
-    """(files, bytes) under the table's folder, its _delta_log left out."""
+    """(files, bytes) under the table's folder but outside its _delta_log: data files,
+    deletion vectors, change data; one summary call each, not a call per file."""
     jvm = ctx.spark.sparkContext._jvm
     base = jvm.org.apache.hadoop.fs.Path(ctx.lake.path(name))
     fs = base.getFileSystem(ctx.spark.sparkContext._jsc.hadoopConfiguration())
-    files = size = 0
-    it = fs.listFiles(base, True)
-    while it.hasNext():
-        status = it.next()
-        parts = str(status.getPath()).split("/")
-        if "_delta_log" in parts or parts[-1].startswith((".", "_")):
-            continue
-        files += 1
-        size += status.getLen()
-    return files, size
+    whole = fs.getContentSummary(base)
+    log = fs.getContentSummary(jvm.org.apache.hadoop.fs.Path(base, "_delta_log"))
+    return whole.getFileCount() - log.getFileCount(), whole.getLength() - log.getLength()
 
 
 def table_files(table: DeltaTable) -> tuple[int, int]:
@@ -103,10 +98,21 @@ def table_files(table: DeltaTable) -> tuple[int, int]:
     return int(row["numFiles"]), int(row["sizeInBytes"])
 
 
+# A Delta commit lost to a concurrent writer: retrying may succeed (no common base class).
+CONFLICTS = (
+    delta_errors.ConcurrentAppendException,
+    delta_errors.ConcurrentDeleteDeleteException,
+    delta_errors.ConcurrentDeleteReadException,
+    delta_errors.ConcurrentTransactionException,
+    delta_errors.ConcurrentWriteException,
+    delta_errors.DeltaConcurrentModificationException,
+    delta_errors.MetadataChangedException,
+    delta_errors.ProtocolChangedException,
+)
+
+
 def is_conflict(exc: BaseException) -> bool:
-    """A Delta commit lost to a concurrent writer (retrying may succeed)."""
-    text = f"{type(exc).__name__} {exc}"
-    return "Concurrent" in text or "ProtocolChanged" in text or "MetadataChanged" in text
+    return isinstance(exc, CONFLICTS)
 
 
 def maintain_one(ctx: JobContext, name: str) -> dict[str, Any]:
@@ -177,7 +183,7 @@ def tables_to_maintain(ctx: JobContext) -> list[str]:
     absent = [t for t in p.zorder if t not in present]
     if absent:  # not an error: a lake without streams has no book yet
         ctx.log.warning("maintain_tables: zorder names tables not in this lake: %s", absent)
-    return [t for t in (p.tables or present) if t not in set(p.exclude)]
+    return [t for t in dict.fromkeys(p.tables or present) if t not in set(p.exclude)]
 
 
 def run(ctx: JobContext) -> None:
@@ -187,8 +193,8 @@ def run(ctx: JobContext) -> None:
     failed: dict[str, str] = {}
     ctx.run.extra["maintained"] = done
     ctx.run.extra["failed"] = failed
-    if p.vacuum and p.vacuum_retention_hours < DEFAULT_RETENTION_HOURS:
-        ctx.spark.conf.set(RETENTION_CHECK, "false")  # allowed by allow_short_retention
+    short = p.vacuum and p.vacuum_retention_hours < DEFAULT_RETENTION_HOURS
+    before = ctx.spark.conf.get(RETENTION_CHECK, None)
 
     def step(name: str):
         def work() -> None:
@@ -203,10 +209,14 @@ def run(ctx: JobContext) -> None:
 
     ctx.log.info("maintain_tables: %d table(s) under %s", len(names), ctx.lake.root)
     try:
+        if short:  # validated: allow_short_retention is set. Delta has no per-call switch,
+            ctx.spark.conf.set(RETENTION_CHECK, "false")  # so the session's, restored below.
         ctx.steps([(n, step(n)) for n in names], parallel=p.parallel_tables)
     finally:
-        if p.vacuum and p.vacuum_retention_hours < DEFAULT_RETENTION_HOURS:
+        if short and before is None:
             ctx.spark.conf.unset(RETENTION_CHECK)
+        elif short:
+            ctx.spark.conf.set(RETENTION_CHECK, before)
     if failed:
         raise RuntimeError(f"maintain_tables: {len(failed)} table(s) failed: {failed}")
 

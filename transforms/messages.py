@@ -36,7 +36,8 @@ def _balanced(depth: int) -> str:
     return inner
 
 
-ONE_OBJECT = rf"^\s*\{{{_balanced(MAX_DEPTH)}\}}\s*$"
+# JSON's own whitespace only, and \z: Java's $ also matches before a final U+2028.
+ONE_OBJECT = rf"^[ \t\r\n]*+\{{{_balanced(MAX_DEPTH)}\}}[ \t\r\n]*+\z"
 
 
 def is_one_object(value: Column) -> Column:

@@ -102,6 +102,7 @@ def test_a_value_must_be_exactly_one_object_and_strings_may_hold_anything(spark)
             # Long values: a regex that recursed per character or per object overflowed.
             msg(9, ev("e9", note="x" * 20_000, quoted='\\"' * 5_000, items=[{}] * 5_000)),
             msg(10, json.dumps(ev("e10", note="y" * 20_000)) + "{}"),
+            msg(11, one + "\u2028"),  # not JSON whitespace
         ],
     )
     assert got == {
@@ -116,6 +117,7 @@ def test_a_value_must_be_exactly_one_object_and_strings_may_hold_anything(spark)
         8: "malformed_json",
         9: None,
         10: "malformed_json",
+        11: "malformed_json",
     }
 
 
