@@ -7,6 +7,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMPS := .setup
 PYTEST_ARGS ?=
+# Two workers, grouped so shared session fixtures are built once (tests/conftest.py).
+TEST_WORKERS ?= 2
 # make bench BENCH_ARGS="--suite skew --orders 100000" (benchmarks/run.py --help)
 BENCH_ARGS ?=
 
@@ -63,7 +65,7 @@ fmt: setup
 	$(VENV)/bin/ruff check --fix .
 
 test: lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
 
 # Runs on ./lakehouse (after `make demo`) or on LAKEHOUSE_ROOT.
 notebooks: setup

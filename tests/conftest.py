@@ -171,3 +171,48 @@ def airflow_db(airflow_home):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return airflow_home
+
+
+# `make test` runs the suite on two pytest-xdist workers (`--dist loadgroup`), each
+# with its own SparkSession: while one waits on a child JVM, a Delta commit or the
+# driver's planning, the other computes. Tests that share an expensive session
+# fixture must share a worker (or it is built twice), and so must a module's tests
+# (module-scoped fixtures): modules joined by the costly fixtures they use form one
+# group, any other module is its own. Costly groups go out first, unit modules last,
+# so the short ones fill the gaps at the end.
+COSTLY_FIXTURES = ("demo_lake", "kafka", "olist_lake", "airflow_home")
+
+
+def xdist_groups(items) -> dict[str, str]:
+    """module -> group: modules sharing a costly fixture, transitively, share a group."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    for item in items:
+        module = item.module.__name__
+        find(module)
+        for fixture in COSTLY_FIXTURES:
+            if fixture in item.fixturenames:
+                parent[find(module)] = find(fixture)
+    return {m: find(m) for m in parent if m not in COSTLY_FIXTURES}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    if not hasattr(config, "workerinput"):  # not an xdist worker: nothing to group
+        return
+    groups = xdist_groups(items)
+
+    def rank(item) -> tuple[int, str]:
+        group = groups[item.module.__name__]
+        if group in COSTLY_FIXTURES:
+            return (0, str(COSTLY_FIXTURES.index(group)))
+        return (1 if ".integration." in group else 2, "")
+
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(groups[item.module.__name__]))
+    items.sort(key=rank)  # stable: collection order within a rank
