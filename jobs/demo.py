@@ -84,6 +84,8 @@ def _run_steps(
         if rc != 0:
             log.error("demo stopped: step %d/%d (%s) exited with %d", i, len(steps), name, rc)
             return rc
+    if not getattr(args, "summary", True):
+        return 0
     # Only the environment's keys: a job key (`generate_demo_data.orders=...`) is
     # unknown to the summary's config and would stop the demo after all its work.
     env_only = [o for o in args.overrides if o.startswith("env.")]

@@ -113,6 +113,12 @@ def build_parser(registry: dict[str, JobSpec]) -> argparse.ArgumentParser:
         action="store_true",
         help="start a local Kafka broker and run the streams through it (default: Delta stand-ins)",
     )
+    d.add_argument(
+        "--no-summary",
+        dest="summary",
+        action="store_false",
+        help="skip the closing table of every table and its row count",
+    )
     _common_args(d)
     return parser
 

@@ -102,7 +102,7 @@ def demo_lake(spark, tmp_path_factory) -> Lakehouse:
     root = tmp_path_factory.mktemp("demo")
     lake_root, landing = root / "lake", root / "landing"
     sets = [f"--set={s}" for s in DEMO_TEST_SCALE]
-    assert run_cli(lake_root, "demo", *sets, landing=landing) == 0
+    assert run_cli(lake_root, "demo", "--no-summary", *sets, landing=landing) == 0
     return Lakehouse(spark, str(lake_root))
 
 
@@ -173,9 +173,9 @@ def airflow_db(airflow_home):
     return airflow_home
 
 
-# `make test` runs the suite on two pytest-xdist workers (`--dist loadgroup`), each
-# with its own SparkSession: while one waits on a child JVM, a Delta commit or the
-# driver's planning, the other computes. Tests that share an expensive session
+# `make test TEST_WORKERS=N` runs the suite on N pytest-xdist workers (`--dist
+# loadgroup`), each with its own SparkSession (the default, 0, is one process: on
+# 2 cores two workers gained nothing). Tests that share an expensive session
 # fixture must share a worker (or it is built twice), and so must a module's tests
 # (module-scoped fixtures): modules joined by the costly fixtures they use form one
 # group, any other module is its own. Costly groups go out first, unit modules last,

@@ -21,6 +21,15 @@ def test_list_names_jobs_and_tables(capsys):
     assert "writes: bronze.<table>, quarantine.<table>" in out
 
 
+def test_demo_summary_is_on_unless_turned_off():
+    from jobs import registry
+    from lakecore.cli import build_parser
+
+    parser = build_parser(registry())
+    assert parser.parse_args(["demo"]).summary is True
+    assert parser.parse_args(["demo", "--no-summary", "--kafka"]).summary is False
+
+
 @pytest.fixture
 def small_lake(spark, lake_root):
     lake = Lakehouse(spark, str(lake_root))
