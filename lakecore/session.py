@@ -65,6 +65,28 @@ def _submitted_master() -> str | None:
     return SparkConf().get("spark.master", None)
 
 
+# Keys a job's `spark.extra` set on the live session -> the value they had before it
+# (None: unset). A shared session (tests, notebooks, `make demo`) runs several jobs:
+# the next job gets those values back unless it sets the key itself, so one job's
+# extras (deletion vectors on new tables, say) never leak into the jobs after it.
+_EXTRA_BEFORE: dict[str, str | None] = {}
+
+
+def _apply_job_conf(active: SparkSession, job) -> None:
+    conf = job_sql_conf(job)
+    for key in [k for k in _EXTRA_BEFORE if k not in job.spark.extra]:
+        before = _EXTRA_BEFORE.pop(key)
+        if before is None:
+            active.conf.unset(key)
+        else:
+            active.conf.set(key, before)
+    for key in job.spark.extra:
+        if key not in _EXTRA_BEFORE:
+            _EXTRA_BEFORE[key] = active.conf.get(key, None)
+    for key, value in conf.items():
+        active.conf.set(key, value)
+
+
 def get_spark(run: RunConfig, app_name: str) -> SparkSession:
     """Build (or reuse) the session for one job run, with every setting it needs."""
     active = SparkSession.getActiveSession()
@@ -86,6 +108,7 @@ def get_spark(run: RunConfig, app_name: str) -> SparkSession:
         for key, value in static.items():
             builder = builder.config(key, value)
         active = builder.getOrCreate()
+        _EXTRA_BEFORE.clear()  # a new session: nothing of an earlier one's jobs is set
         active.sparkContext.setLogLevel("WARN")
         log.info("spark %s session started (master %s)", active.version, active.sparkContext.master)
         _check_delta_on_classpath(active)
@@ -98,7 +121,6 @@ def get_spark(run: RunConfig, app_name: str) -> SparkSession:
             run.job.spark.shuffle_partitions,
             sizing.total_cores,
         )
-    for key, value in job_sql_conf(run.job).items():
-        active.conf.set(key, value)
+    _apply_job_conf(active, run.job)
     active.sparkContext.setJobGroup(app_name, app_name, interruptOnCancel=False)
     return active
