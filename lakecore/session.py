@@ -66,25 +66,30 @@ def _submitted_master() -> str | None:
 
 
 # Keys a job's `spark.extra` set on the live session -> the value they had before it
-# (None: unset). A shared session (tests, notebooks, `make demo`) runs several jobs:
-# the next job gets those values back unless it sets the key itself, so one job's
-# extras (deletion vectors on new tables, say) never leak into the jobs after it.
+# (None: not set, Spark's default applies). A shared session (tests, notebooks,
+# `make demo`) runs several jobs: the next job gets those values back unless it sets
+# the key itself, so one job's extras (deletion vectors on new tables, say) never leak
+# into the jobs after it. `_EXTRA_SESSION` is the JVM session they were set on.
 _EXTRA_BEFORE: dict[str, str | None] = {}
+_EXTRA_SESSION: list = []
 
 
 def _apply_job_conf(active: SparkSession, job) -> None:
-    conf = job_sql_conf(job)
+    session = active._jsparkSession
+    if not _EXTRA_SESSION or not session.equals(_EXTRA_SESSION[0]):
+        _EXTRA_BEFORE.clear()  # another session: nothing of the earlier one's jobs is set
+        _EXTRA_SESSION[:] = [session]
     for key in [k for k in _EXTRA_BEFORE if k not in job.spark.extra]:
         before = _EXTRA_BEFORE.pop(key)
         if before is None:
             active.conf.unset(key)
         else:
             active.conf.set(key, before)
-    for key in job.spark.extra:
-        if key not in _EXTRA_BEFORE:
-            _EXTRA_BEFORE[key] = active.conf.get(key, None)
-    for key, value in conf.items():
-        active.conf.set(key, value)
+    explicit = active.conf.getAll
+    for key, value in job_sql_conf(job).items():
+        active.conf.set(key, value)  # a key Spark refuses at runtime raises here
+        if key in job.spark.extra and key not in _EXTRA_BEFORE:
+            _EXTRA_BEFORE[key] = explicit.get(key)
 
 
 def get_spark(run: RunConfig, app_name: str) -> SparkSession:
@@ -108,7 +113,6 @@ def get_spark(run: RunConfig, app_name: str) -> SparkSession:
         for key, value in static.items():
             builder = builder.config(key, value)
         active = builder.getOrCreate()
-        _EXTRA_BEFORE.clear()  # a new session: nothing of an earlier one's jobs is set
         active.sparkContext.setLogLevel("WARN")
         log.info("spark %s session started (master %s)", active.version, active.sparkContext.master)
         _check_delta_on_classpath(active)

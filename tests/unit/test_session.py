@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from lakecore.config import JobConfig, load_run_config
 from lakecore.session import get_spark
 from tests.conftest import TEST_ENV_OVERRIDES, TEST_JOB_OVERRIDES
@@ -39,3 +41,11 @@ def test_a_jobs_extra_settings_do_not_leak_into_the_next_job(spark, tmp_path):
     get_spark(job_with({}, tmp_path), "third")
     assert (spark.conf.get(CODEGEN), spark.conf.get(VECTORS, None)) == (codegen, vectors)
     assert spark.conf.get("spark.sql.shuffle.partitions") == "2"  # the job's own settings
+
+
+def test_a_setting_spark_refuses_fails_that_job_only(spark, tmp_path):
+    static = "spark.sql.warehouse.dir"  # fixed when the session starts
+    with pytest.raises(Exception, match=static):
+        get_spark(job_with({static: str(tmp_path)}, tmp_path), "refused")
+    # The next job does not try to restore what was never changed.
+    assert get_spark(job_with({}, tmp_path), "next") is spark
