@@ -1,7 +1,8 @@
 """The one SparkSession factory: Delta, the environment and the job's tuning.
 
-Jobs never call `spark.conf.set`; everything a job needs is declared in its
-YAML and applied here. Static settings (master, jars, memory) only take effect
+Jobs never call `spark.conf.set` (one exception: `maintain_tables` turns Delta's
+retention check off for the VACUUM the config allows, and restores it); everything
+a job needs is declared in its YAML and applied here. Static settings (master, jars, memory) only take effect
 when the JVM starts; runtime SQL settings are re-applied on every call, so a
 shared session (tests, notebooks, `make demo`) runs each job with its own.
 """
