@@ -2,9 +2,11 @@
 
 Jobs never call `spark.conf.set` (one exception: `maintain_tables` turns Delta's
 retention check off for the VACUUM the config allows, and restores it); everything
-a job needs is declared in its YAML and applied here. Static settings (master, jars, memory) only take effect
-when the JVM starts; runtime SQL settings are re-applied on every call, so a
-shared session (tests, notebooks, `make demo`) runs each job with its own.
+a job needs is declared in its YAML and applied here. Static settings (master,
+jars, memory) only take effect when the JVM starts; runtime SQL settings are
+re-applied on every call, and a key an earlier job's `spark.extra` set is given
+back its earlier value, so a shared session (tests, notebooks, `make demo`) runs
+each job with its own settings only.
 """
 
 from __future__ import annotations
