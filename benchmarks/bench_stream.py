@@ -264,7 +264,7 @@ def main() -> int:
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--skus", type=int, default=200, help="SKUs per location drawn from")
     ap.add_argument("--sellers", type=int, default=5000, help="seller_risk_stream: sellers")
-    ap.add_argument("--max-offsets", type=int, default=500_000, help="per micro-batch")
+    ap.add_argument("--max-offsets", type=int, default=1_000_000, help="per micro-batch")
     ap.add_argument("--trigger", default="0 seconds", help="steady phase processing time")
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--driver-memory", default="4g")

@@ -43,6 +43,8 @@ SCRIPT_SUITES = {
     "als": "bench_als.py",  # ALS per-iteration time next to the implicit library
     "als_search": "als_movielens_search.py",  # the validation search for ALS defaults
     "stream": "bench_stream.py",  # Kafka -> gold throughput and p50/p95 latency
+    "stream_floor": "bench_stream_floor.py",  # one stream batch's Delta work, timed alone
+    "delta_small": "bench_delta_small.py",  # small Delta operations, deletion vectors or not
 }
 
 # The batch jobs a hot key can slow down, and the arguments they run with.

@@ -56,6 +56,18 @@ BRONZE = "bronze.inventory_stream_events"
 QUARANTINE = "quarantine.inventory_stream_events"
 OUTPUT = "gold.inventory_book_current"
 ALERTS = "gold.inventory_stock_alerts"
+# The book's MERGE: a batch's changes add to a pair's totals...
+BOOK_SET = {
+    "on_hand": "t.on_hand + s.on_hand",
+    "reserved": "t.reserved + s.reserved",
+    "available": "t.available + s.available",
+    "events": "t.events + s.events",
+    "last_event_ts": "greatest(t.last_event_ts, s.last_event_ts)",
+    "last_source": "s.last_source",
+    "last_batch_id": "s.last_batch_id",
+}
+# ...unless this stream already moved the pair with this batch (a replay) or a later one.
+BOOK_GUARD = "NOT (t.last_source <=> s.last_source AND t.last_batch_id >= s.last_batch_id)"
 
 
 class InventoryStreamParams(StrictModel):
@@ -119,24 +131,7 @@ def process_inventory_events(
                 {"last_source": F.lit(source_id), "last_batch_id": F.lit(batch_id).cast("long")}
             )
             with clock("book"):
-                lake.accumulate(
-                    changes,
-                    OUTPUT,
-                    keys=PAIR,
-                    set_exprs={
-                        "on_hand": "t.on_hand + s.on_hand",
-                        "reserved": "t.reserved + s.reserved",
-                        "available": "t.available + s.available",
-                        "events": "t.events + s.events",
-                        "last_event_ts": "greatest(t.last_event_ts, s.last_event_ts)",
-                        "last_source": "s.last_source",
-                        "last_batch_id": "s.last_batch_id",
-                    },
-                    # Skip a pair this stream already moved with this batch (a replay).
-                    condition="NOT (t.last_source <=> s.last_source "
-                    "AND t.last_batch_id >= s.last_batch_id)",
-                    count_rows=False,
-                )
+                lake.accumulate(changes, OUTPUT, PAIR, BOOK_SET, BOOK_GUARD, count_rows=False)
             with clock("alerts"):
                 moved = lake.read(OUTPUT).where(
                     (F.col("last_source") == source_id) & (F.col("last_batch_id") == batch_id)

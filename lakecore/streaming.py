@@ -175,6 +175,9 @@ class StreamRunner:
         self.totals = {"read": 0, "written": 0, "duplicates": 0, "quarantined": 0, "late": 0}
         self.query_id: str | None = None
         self._started = threading.Event()
+        # The last batch this process ran and the watermark it stored: the next batch's
+        # watermark without reading ops.stream_progress back.
+        self._watermarks: dict[int, datetime | None] = {}
 
     @property
     def stream_id(self) -> str:
@@ -210,6 +213,8 @@ class StreamRunner:
         None for a job without event-time lateness."""
         if self.lateness is None or not self.lake.exists(PROGRESS):
             return None
+        if batch_id - 1 in self._watermarks:  # the batch before ran in this process
+            return self._watermarks[batch_id - 1]
         row = (
             self.lake.read(PROGRESS)
             .where(
@@ -260,6 +265,7 @@ class StreamRunner:
                         "query_id": self.query_id,
                     }
                 )
+            self._watermarks = {batch_id: watermark}
             for key in self.totals:
                 self.totals[key] += int(counts[key])
             log.info(
