@@ -4,7 +4,8 @@ Ledger events for 6 locations x 5 SKUs go to a 3-partition topic with
 redeliveries and malformed messages mixed in. The job runs in a child process
 with a processing-time trigger, is killed (SIGKILL, whole process group) right
 after a batch wrote bronze but before it moved the book, restarted from its
-checkpoint and killed the same way a second time, then drained with AvailableNow. The book must equal the one computed here in plain Python from
+checkpoint and killed the same way a second time, then drained with
+AvailableNow. The book must equal the one computed here in plain Python from
 the valid events, each counted once; quarantine must hold exactly the bad
 messages; negative stock must have raised alerts; and a second drain changes nothing.
 A second topic, and a new checkpoint on the same Delta stand-in, must each move the

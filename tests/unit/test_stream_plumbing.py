@@ -1,4 +1,4 @@
-"""Stream plumbing without Spark: consumer lag from a query's progress, batch phase times,
+"""Stream plumbing: consumer lag from a query's progress, batch phase times (no Spark),
 the watermark a batch starts from."""
 
 from __future__ import annotations
@@ -47,24 +47,41 @@ def test_phase_timer_adds_repeated_phases_and_prints_them_in_order():
     assert re.fullmatch(r"parse \d+\.\ds, book \d+\.\ds", str(clock))
 
 
-class _LakeWithProgress:
-    """A lake that has ops.stream_progress but must not be read: the runner should
-    know the previous batch's watermark itself."""
+class _ProgressLake:
+    """A lake whose ops.stream_progress exists once `has_progress` is set, and must not
+    be read: a batch should take its watermark from the batch this process ran before."""
+
+    has_progress = False
 
     def exists(self, name):
-        return True
+        return self.has_progress
 
     def read(self, name):
         raise AssertionError(f"read {name}: the previous batch ran in this process")
 
 
-def test_the_next_batch_takes_the_watermark_this_process_stored_without_reading_it_back():
-    runner = StreamRunner(
-        None, _LakeWithProgress(), "job", StreamSource(), "/tmp/ckpt", {}, timedelta(minutes=5)
-    )
-    stored = datetime(2026, 12, 4, 12, 0)
-    runner._watermarks = {6: stored}
-    assert runner.watermark_before(7) == stored
+def test_each_batch_starts_from_the_watermark_the_batch_before_it_stored(spark):
+    lake = _ProgressLake()
+    runner = StreamRunner(spark, lake, "job", StreamSource(), "/tmp/ckpt", {}, timedelta(minutes=5))
+    runner.query_id = "q"
+    runner._started.set()
+    stored, seen = [], []
+    runner._record = lambda row: stored.append((row["batch_id"], row["watermark"]))
+
+    def process(batch, batch_id, watermark):
+        seen.append(watermark)
+        latest = {0: datetime(2026, 12, 4, 12, 0), 1: datetime(2026, 12, 4, 11, 0)}[batch_id]
+        return {"read": 1, "written": 1, "duplicates": 0, "quarantined": 0, "late": 0,
+                "max_event_ts": latest}  # fmt: skip
+
+    run_batch = runner._batch(process)
+    run_batch(None, 0)  # no progress table yet: no watermark
+    lake.has_progress = True
+    run_batch(None, 1)  # from memory: reading the table would fail
+    first = datetime(2026, 12, 4, 11, 55)  # batch 0's latest event - 5 minutes
+    # An older batch never moves the watermark back.
+    assert stored == [(0, first), (1, first)]
+    assert seen[0] is None and seen[1] is not None
     # Any other batch (a restart, a replay after a crash) reads what the batches stored.
     with pytest.raises(AssertionError, match=r"read ops\.stream_progress"):
-        runner.watermark_before(9)
+        runner.watermark_before(5)
