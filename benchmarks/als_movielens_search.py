@@ -40,6 +40,18 @@ RESULTS = ROOT / "benchmarks" / "results"
 DATA = ROOT.parent / "shared" / "data" / "movielens-100k" / "u.data"
 
 
+def local_session() -> SparkSession:
+    """local[2], 4 shuffle partitions, no UI, errors only: the searches' session."""
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.ui.enabled", "false")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
 def load(spark: SparkSession, path: Path):
     raw = spark.read.csv(str(path), sep="\t", schema="u INT, i INT, rating DOUBLE, ts LONG")
     return raw.select(
@@ -129,13 +141,7 @@ def main() -> None:
     ap.add_argument("--grid", default="wide")
     ap.add_argument("--out", default=str(RESULTS / "als_movielens_search.json"))
     args = ap.parse_args()
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.ui.enabled", "false")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = local_session()
     spark.sparkContext.setCheckpointDir("/tmp/als_search_ckpt")
     df = load(spark, DATA)
     train, _test = split_stratified(df, 0.75, 42)

@@ -45,6 +45,7 @@ SCRIPT_SUITES = {
     "stream": "bench_stream.py",  # Kafka -> gold throughput and p50/p95 latency
     "stream_floor": "bench_stream_floor.py",  # one stream batch's Delta work, timed alone
     "delta_small": "bench_delta_small.py",  # small Delta operations, deletion vectors or not
+    "als_ceiling": "als_ceiling.py",  # how far implicit ALS goes on the MovieLens protocol
 }
 
 # The batch jobs a hot key can slow down, and the arguments they run with.
