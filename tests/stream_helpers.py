@@ -37,8 +37,14 @@ def produce(
     return positions
 
 
-def run_until_killed(cmd: list[str], log: Path, kill_after: str, occurrence: int) -> None:
-    """Start the job; SIGKILL its process group when `kill_after` has appeared `occurrence` times."""
+def run_until_killed(
+    cmd: list[str], log: Path, kill_after: str, occurrence: int, checkpoint: Path
+) -> None:
+    """Start the job; SIGKILL its process group when `kill_after` has appeared `occurrence` times.
+
+    Then check that the kill landed inside a batch (`assert_killed_mid_batch`), so a
+    test built on it really restarts from a half-done batch.
+    """
     with log.open("w") as out:
         proc = subprocess.Popen(
             cmd, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -52,6 +58,7 @@ def run_until_killed(cmd: list[str], log: Path, kill_after: str, occurrence: int
             if log.read_text(errors="replace").count(kill_after) >= occurrence:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(30)
+                assert_killed_mid_batch(checkpoint, log)
                 return
             time.sleep(0.05)
         raise AssertionError(
@@ -61,6 +68,25 @@ def run_until_killed(cmd: list[str], log: Path, kill_after: str, occurrence: int
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(30)
+
+
+def assert_killed_mid_batch(checkpoint: Path, log: Path) -> None:
+    """The newest batch in the query's checkpoint has its offsets logged but no commit.
+
+    Spark writes `offsets/<id>` before it runs a batch and `commits/<id>` after the
+    batch's sink (the job's foreachBatch) returns, so this holds exactly when the
+    process died between the two. `checkpoint`: the job's checkpoint folder, holding
+    one source's query.
+    """
+    (query,) = [d for d in checkpoint.iterdir() if (d / "offsets").is_dir()]
+
+    def batch_ids(sub: str) -> set[int]:
+        return {int(f.name) for f in (query / sub).glob("[0-9]*")}
+
+    newest = max(batch_ids("offsets"))
+    assert newest not in batch_ids("commits"), (
+        f"the kill came after batch {newest} committed, not mid-batch:\n{log.read_text()[-2000:]}"
+    )
 
 
 def kafka_sets(job: str, servers: str, max_offsets: int) -> list[str]:

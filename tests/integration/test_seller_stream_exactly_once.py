@@ -78,12 +78,13 @@ def test_killed_twice_mid_batch_then_resumed_loses_and_duplicates_nothing(spark,
     messages = plan_messages()
     positions = produce(servers, TOPIC, 3, messages)
     lake_root = tmp_path / "lake"
+    checkpoint = lake_root / "_checkpoints" / "seller_risk_stream"
 
     # Kill 1: a batch has written bronze but not gold. Kill 2: the same, a later batch.
     run_until_killed(job_command(lake_root, servers, "--set=seller_risk_stream.trigger=processing_time"),
-                     tmp_path / "run1.log", "wrote bronze.seller_events", 2)  # fmt: skip
+                     tmp_path / "run1.log", "wrote bronze.seller_events", 2, checkpoint)  # fmt: skip
     run_until_killed(job_command(lake_root, servers, "--set=seller_risk_stream.trigger=processing_time"),
-                     tmp_path / "run2.log", "wrote bronze.seller_events", 1)  # fmt: skip
+                     tmp_path / "run2.log", "wrote bronze.seller_events", 1, checkpoint)  # fmt: skip
     # Drained with AvailableNow from the checkpoint, in this test's session (no new JVM).
     assert run_cli(lake_root, "run", "seller_risk_stream", *job_sets(servers)) == 0
 
