@@ -4,9 +4,10 @@ Data-aware: a run starts when both assets it reads have been updated since the
 last run: `silver.interactions` (loaded weekly by `interactions_weekly`) and
 `gold.inventory_book_snapshot` (reconciled hourly). The weekly interactions feed
 therefore sets the cadence, and the model never trains on a week whose stock
-has not been reconciled. An asset-triggered run has no logical date: the
-model's as-of date is the day the run was queued. The DAG exists once the
-`als_embeddings` job is in the checkout.
+has not been reconciled. Every scheduled run is evaluated (`als.evaluate`),
+so the model gate guards what the schedule publishes. An asset-triggered run
+has no logical date: the model's as-of date is the day the run was queued.
+The DAG exists once the `als_embeddings` job is in the checkout.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ if has_job("als_embeddings"):
         spark_job(
             "als_embeddings",
             dated=True,
+            # Scheduled models are always scored, so the model gate can refuse one
+            # whose nDCG@10 fell below the last published model's.
+            args=("--set=als.evaluate=true",),
             date_template="{{ dag_run.run_after | ds }}",
             outlets=OUTPUTS,
         )

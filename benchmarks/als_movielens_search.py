@@ -8,7 +8,7 @@ same way (75/25 by item, seed 7) into fit / validation; every candidate config
 is fitted with Spark ALS on the fit part and scored (nDCG@10, MAP) on the
 validation part. The scoring here is a small numpy version of the protocol
 (fast in a loop); the job's Spark implementation of the same metrics gives the
-final test figure (`als_embeddings --set als_embeddings.evaluate=true`).
+final test figure (`als_embeddings --set als.evaluate=true`).
 Results: benchmarks/results/als_movielens_search.json.
 """
 

@@ -21,6 +21,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from jobs.als_config import AlsEmbeddingsConfig
+from lakecore.config import ConfigError
+from lakecore.io import hadoop_path
 from lakecore.job import JobContext, JobSpec
 from lakecore.quality import Check
 from lakecore.s3_export import ExportTarget, publish
@@ -67,40 +69,85 @@ def update_ids(ctx: JobContext, ids: DataFrame, table: str, id_col: str, day: da
     return ctx.lake.read(table)
 
 
-def feedback(ctx: JobContext, events: DataFrame, day: date) -> DataFrame:
+def weighted_events(ctx: JobContext, events: DataFrame, day: date) -> DataFrame:
+    """Each interaction with its `weight`: event weight x rating multiplier x time decay."""
     s = ctx.job.als
-    weighted = fb.with_time_decay(
+    return fb.with_time_decay(
         fb.with_event_weight(events, s.event_weights, s.rating_weights),
         F.lit(str(day + timedelta(days=1))),
         s.half_life_days,
     )
-    pairs = fb.with_log_scale(fb.aggregate_confidence(weighted), s.log_scale_eps)
+
+
+def scale(ctx: JobContext, pairs: DataFrame) -> DataFrame:
+    """The configured log or BM25 scaling of the pairs' strength (none by default).
+
+    Both use totals over the pairs they are given, so the evaluation applies it to
+    the training part alone: the held-out pairs never shape the training weights.
+    """
+    s = ctx.job.als
+    pairs = fb.with_log_scale(pairs, s.log_scale_eps)
     return fb.with_bm25(pairs, s.bm25.k1, s.bm25.b) if s.bm25 else pairs
 
 
-def model_version(ctx: JobContext, events: DataFrame, day: date) -> str:
-    """Same config, date and input -> same version (a re-run rewrites the same slice)."""
-    n, total = events.agg(F.count(F.lit(1)), F.sum(F.xxhash64(*events.columns) % 1_000_003)).first()
-    blob = f"{ctx.cfg.config_hash}:{day}:{n}:{total}".encode()
+def content_hash(df: DataFrame) -> str:
+    """Row count and an order-free sum of row hashes: equal for equal contents."""
+    n, total = df.agg(F.count(F.lit(1)), F.sum(F.xxhash64(*df.columns) % 1_000_003)).first()
+    return f"{n}:{total}"
+
+
+def model_version(
+    ctx: JobContext, events: DataFrame, day: date, out_of_stock: DataFrame | None
+) -> str:
+    """Same config, date and inputs -> same version (a re-run rewrites the same slice).
+
+    The inputs are the interactions, the products (the popular items' categories)
+    and, when stock filtering is on, the set of out-of-stock items: a re-run after
+    the hourly inventory update changed that set is a new version, so it is also
+    exported again rather than skipped as already published.
+    """
+    parts = [ctx.cfg.config_hash, str(day), content_hash(events)]
+    if ctx.lake.exists(PRODUCTS):
+        parts.append(content_hash(ctx.lake.read(PRODUCTS)))
+    if out_of_stock is not None:
+        parts.append(content_hash(out_of_stock))
+    blob = ":".join(parts).encode()
     return f"als-{day:%Y%m%d}-{hashlib.sha256(blob).hexdigest()[:10]}"
 
 
-def allowed_items(ctx: JobContext, items: DataFrame) -> DataFrame:
-    """Item indexes that may be recommended: all, or those in stock when configured."""
+def out_of_stock_items(ctx: JobContext) -> DataFrame | None:
+    """(item_id) of items below the configured stock, or None when stock filtering is off.
+
+    Checked before anything is written: a missing stock table stops the run with
+    the config file and key to fix.
+    """
     stock = ctx.job.als.stock
     if not stock.enabled:
-        return items.select("idx")
-    gone = out.out_of_stock(ctx.lake.read(stock.table), stock.min_available)
+        return None
+    if not ctx.lake.exists(stock.table):
+        raise ConfigError(
+            f"{ctx.cfg.job_file}: als.stock.enabled is true but als.stock.table "
+            f"{stock.table!r} does not exist in the lake {ctx.lake.root}; run "
+            "inventory_reconciliation first, or set als.stock.enabled=false"
+        )
+    gone = out.out_of_stock(ctx.lake.read(stock.table), stock.min_available).cache()
     ctx.run.extra["out_of_stock_items"] = gone.count()
-    return items.join(gone, on="item_id", how="left_anti").select("idx")
+    return gone
 
 
-def build_outputs(ctx: JobContext, pairs, events, users, items, version: str, day: date):
+def allowed_items(items: DataFrame, out_of_stock: DataFrame | None) -> DataFrame:
+    """Item indexes that may be recommended: all, or those not out of stock."""
+    if out_of_stock is None:
+        return items.select("idx")
+    return items.join(out_of_stock, on="item_id", how="left_anti").select("idx")
+
+
+def build_outputs(ctx: JobContext, pairs, events, users, items, out_of_stock, version, day):
     """The five gold tables of one fitted model (lazy DataFrames) and the fit's seconds."""
     s = ctx.job.als
     model, seconds = fit_als(pairs, s.params())
     v, as_of = F.lit(version), F.lit(day).cast("date")
-    allowed = allowed_items(ctx, items)
+    allowed = allowed_items(items, out_of_stock)
     seen = out.seen_items(events, users, items, s.exclude_event_types)
     recs = recommend(model, seen, s.top_n, allowed)
     idx, vectors = item_matrix(model.itemFactors)
@@ -135,14 +182,20 @@ def checks(table: str, top: int) -> list[Check]:
 
 
 def publish_tables(ctx: JobContext, tables: dict[str, DataFrame], day: date) -> dict[str, int]:
+    """Gate every table, then write D's slice of each: a failed check writes nothing.
+
+    (A crash between two writes leaves a mixed day; the re-run of D rewrites every
+    slice with the same version.)
+    """
     s = ctx.job.als
     top = {RECS: s.top_n, SIMILAR: s.similar_k}
-    written = {}
     for table, df in tables.items():
         # Embeddings are one row per ALS factor by construction: only what serving
         # reads is gated (each gate is a GE validation run, seconds apiece).
         if table not in (USER_EMB, ITEM_EMB):
             ctx.gate(df, table, checks(table, top.get(table, s.popular_n)))
+    written = {}
+    for table, df in tables.items():
         n = ctx.lake.overwrite_where(df, table, f"as_of_date = '{day}'", ["as_of_date"])
         ctx.run.add(table, written=n)
         written[table] = n
@@ -175,13 +228,18 @@ METRICS_SCHEMA = (
 
 
 def last_published(ctx: JobContext, version: str):
-    """The latest published ALS model with an nDCG, other than `version` (or None)."""
+    """The latest published ALS model scored on the same dataset, other than `version`.
+
+    A model published without evaluation has no nDCG to compare with; the gate
+    then compares with the latest published one that has.
+    """
     if not ctx.lake.exists(METRICS):
         return None
     return (
         ctx.lake.read(METRICS)
         .where(
             (F.col("model") == "als")
+            & (F.col("dataset") == ctx.job.als.dataset)
             & F.col("published")
             & F.col("ndcg_at_10").isNotNull()
             & (F.col("model_version") != version)
@@ -221,33 +279,50 @@ def metrics_row(ctx, version, day, model, m, published, beats, note) -> tuple:
 def train_day(ctx: JobContext, day: date) -> None:
     s = ctx.job.als
     events = read_interactions(ctx, day).persist()
-    pairs = None
+    pairs = gone = None
     try:
-        with ctx.step(f"{day}: stable ids and confidence"):
+        with ctx.step(f"{day}: confidence and stable ids"):
             n_events = events.count()
             ctx.run.add(INTERACTIONS, read=n_events)  # trained on, not copied: none written
+            weighted = weighted_events(ctx, events, day)
+            # Every interaction read is counted: it either weighs (> 0) or its event
+            # type has no weight in the config (or a zero one).
+            n_weighted = weighted.where(F.col("weight") > 0).count()
+            ctx.run.extra.update(
+                {"interactions": n_events, "interactions_weighted": n_weighted,
+                 "interactions_without_weight": n_events - n_weighted}
+            )  # fmt: skip
+            if n_weighted == 0:
+                raise ValueError(
+                    f"{INTERACTIONS}: no interaction up to {day} has a positive weight "
+                    f"(als.event_weights in {ctx.cfg.job_file}: {dict(s.event_weights)})"
+                )
+            gone = out_of_stock_items(ctx)
+            version = model_version(ctx, events, day, gone)
             users = update_ids(ctx, events.select("user_id"), USER_IDS, "user_id", day)
             items = update_ids(ctx, events.select("item_id"), ITEM_IDS, "item_id", day)
-            pairs = out.with_indexes(feedback(ctx, events, day), users, items).persist()
+            unscaled = out.with_indexes(fb.aggregate_confidence(weighted), users, items)
+            pairs = scale(ctx, unscaled).persist()
             n_pairs = pairs.count()
-            version = model_version(ctx, events, day)
-        ctx.run.extra.update(
-            {"model_version": version, "interactions": n_events, "user_item_pairs": n_pairs}
-        )
-        if n_pairs == 0:
-            raise ValueError(f"{INTERACTIONS}: no interaction with a positive weight up to {day}")
+        ctx.run.extra.update({"model_version": version, "user_item_pairs": n_pairs})
+        if n_pairs == 0:  # only a BM25 scaling can drop every pair
+            raise ValueError(f"{INTERACTIONS}: no (user, item) pair keeps a positive strength")
         als_m = pop_m = None
         published, notes = True, ["not evaluated: model gate skipped"]
         if s.evaluate:
             with ctx.step(f"{day}: evaluate {version} ({s.dataset})"):
-                als_m, pop_m = evaluate(pairs, s.params(), s.eval_ratio, s.eval_seed)
+                als_m, pop_m = evaluate(
+                    unscaled, s.params(), s.eval_ratio, s.eval_seed, scale=lambda df: scale(ctx, df)
+                )
             published, notes = model_gate(ctx, version, als_m, pop_m)
             ctx.log.info("%s: %s als %s popularity %s", NAME, version, als_m, pop_m)
         ctx.run.extra["model_gate"] = {"published": published, "notes": notes}
         seconds = None
         if published:
             with ctx.step(f"{day}: fit {version} on all pairs and publish"):
-                tables, seconds = build_outputs(ctx, pairs, events, users, items, version, day)
+                tables, seconds = build_outputs(
+                    ctx, pairs, events, users, items, gone, version, day
+                )
                 written = publish_tables(ctx, tables, day)
         beats = None if als_m is None else als_m["ndcg_at_10"] > pop_m["ndcg_at_10"]
         if als_m is None:
@@ -258,21 +333,47 @@ def train_day(ctx: JobContext, day: date) -> None:
                 metrics_row(ctx, version, day, "popularity", pop_m, False, None, "baseline")
             )
         metrics = ctx.spark.createDataFrame(rows, METRICS_SCHEMA)
-        ctx.run.add(METRICS, written=ctx.lake.merge(metrics, METRICS, ["model_version", "model"]))
+        # Insert-only: a re-run of the same version (same config, date and inputs, so
+        # the same metrics and gate decision) keeps the first evaluation's row, its
+        # evaluated_at and train_seconds included, and the table stays as it was.
+        keys = ["model_version", "model"]
+        ctx.run.add(METRICS, written=ctx.lake.merge(metrics, METRICS, keys, update=False))
         if published and s.export.enabled:
             export(ctx, version, day, als_m, written)
     finally:
         events.unpersist()
         if pairs is not None:
             pairs.unpersist()
+        if gone is not None:
+            gone.unpersist()
 
 
 def run(ctx: JobContext) -> None:
-    ctx.spark.sparkContext.setCheckpointDir(
+    # ALS truncates its factors' lineage every checkpoint_interval iterations only
+    # when a checkpoint directory is set; Spark then never deletes the last
+    # checkpoints, so the run removes its own folder when it ends.
+    sc = ctx.spark.sparkContext
+    sc.setCheckpointDir(
         f"{ctx.cfg.env.lakehouse.checkpoints or ctx.lake.root + '/_checkpoints'}/{NAME}"
     )
-    for day in ctx.dates():
-        train_day(ctx, day)
+    try:
+        for day in ctx.dates():
+            train_day(ctx, day)
+    finally:
+        ctx.run.extra["als_checkpoints_removed"] = remove_checkpoints(ctx)
+
+
+def remove_checkpoints(ctx: JobContext) -> int:
+    """Delete this run's checkpoint folder (any Hadoop file system); returns the RDDs it held."""
+    folder = ctx.spark.sparkContext.getCheckpointDir()
+    if folder is None:
+        return 0
+    path, fs = hadoop_path(ctx.spark, folder)
+    if not fs.exists(path):
+        return 0
+    n = len(fs.listStatus(path))
+    fs.delete(path, True)
+    return n
 
 
 SPEC = JobSpec(

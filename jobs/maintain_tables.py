@@ -29,7 +29,7 @@ from delta.tables import DeltaTable
 from pydantic import Field, ValidationInfo, field_validator
 
 from lakecore.config import JobConfig, StrictModel
-from lakecore.io import split_name
+from lakecore.io import hadoop_path, split_name
 from lakecore.job import JobContext, JobSpec
 
 RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
@@ -84,11 +84,9 @@ class MaintainConfig(JobConfig):
 def data_files_on_disk(ctx: JobContext, name: str) -> tuple[int, int]:
     """(files, bytes) under the table's folder but outside its _delta_log: data files,
     deletion vectors, change data; one summary call each, not a call per file."""
-    jvm = ctx.spark.sparkContext._jvm
-    base = jvm.org.apache.hadoop.fs.Path(ctx.lake.path(name))
-    fs = base.getFileSystem(ctx.spark.sparkContext._jsc.hadoopConfiguration())
+    base, fs = hadoop_path(ctx.spark, ctx.lake.path(name))
     whole = fs.getContentSummary(base)
-    log = fs.getContentSummary(jvm.org.apache.hadoop.fs.Path(base, "_delta_log"))
+    log = fs.getContentSummary(hadoop_path(ctx.spark, ctx.lake.path(name) + "/_delta_log")[0])
     return whole.getFileCount() - log.getFileCount(), whole.getLength() - log.getLength()
 
 

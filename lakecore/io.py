@@ -238,7 +238,10 @@ class Lakehouse:
         or -1 with `count_rows=False` (skips reading the log: latency-bound streams)."""
         start = time.monotonic()
         action()
-        rows = self.last_operation_rows(name) if count_rows else -1
+        if not count_rows:
+            log.info("wrote %s (%s) in %.1fs", name, how, time.monotonic() - start)
+            return -1
+        rows = self.last_operation_rows(name)
         log.info("wrote %s (%s): %s rows in %.1fs", name, how, rows, time.monotonic() - start)
         return rows
 
@@ -254,6 +257,12 @@ class Lakehouse:
 
     def count(self, name: str) -> int:
         return self.read(name).count() if self.exists(name) else 0
+
+
+def hadoop_path(spark: SparkSession, path: str):
+    """(Hadoop Path, its FileSystem) for a local path or a URI (s3a://, file:, ...)."""
+    jpath = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(path)
+    return jpath, jpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
 
 
 def _on(keys: Sequence[str], target_filter: str | None = None) -> str:

@@ -6,6 +6,7 @@ No IO, no config objects: plain parameters in, DataFrames and numbers out.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,17 +101,24 @@ def _seen(pairs: DataFrame) -> DataFrame:
 
 
 def evaluate(
-    pairs: DataFrame, p: AlsParams, ratio: float, seed: int, k: int = 10
+    pairs: DataFrame,
+    p: AlsParams,
+    ratio: float,
+    seed: int,
+    k: int = 10,
+    scale: Callable[[DataFrame], DataFrame] | None = None,
 ) -> tuple[dict[str, float], dict[str, float]]:
     """The public protocol on (user_id, item_id, user_idx, item_idx, strength).
 
     The split hashes the string ids, so it is the same whatever indexes the ids got.
+    `scale` (e.g. BM25, which uses per-user and per-item totals) is applied to the
+    training part after the split, so the held-out pairs never shape training.
 
     Returns (als, popularity), each with precision_at_10, recall_at_10, ndcg_at_10,
     map, coverage, users and train_seconds (0 for popularity).
     """
     train, test = split_stratified(pairs, ratio, seed, by="item_id")
-    train = train.persist(StorageLevel.MEMORY_AND_DISK)
+    train = (scale(train) if scale else train).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         model, seconds = fit_als(train, p)
         seen = _seen(train)

@@ -177,6 +177,7 @@ def test_recommendations_wait_for_interactions_and_inventory(dagbag):
     assert {a.name for a in cond.objects} == {"silver.interactions", "gold.inventory_book_snapshot"}
     (task,) = dag.tasks
     assert task.application_args[:2] == ["als_embeddings", "--date"]
+    assert "--set=als.evaluate=true" in task.application_args  # so the model gate applies
     assert {a.name for a in task.outlets} >= {"gold.user_recommendations", "gold.model_metrics"}
     # the assets it waits for are produced by the other DAGs
     producers = {a.name for d in dagbag.dags.values() for t in d.tasks for a in t.outlets}

@@ -99,3 +99,27 @@ def test_a_failure_midway_leaves_no_manifest_and_a_retry_completes(spark, s3_ser
     manifest = publish(target, "v2", {"first": good, "second": good, "third": good}, {})
     assert set(manifest["files"]) == {"first", "second", "third"}
     assert "p/v2/manifest.json" in objects(target)
+
+
+def test_an_upload_the_server_refuses_leaves_no_manifest(spark, s3_server, bucket, monkeypatch):
+    """The server itself fails the second upload (NoSuchBucket): the export stops, unpublished."""
+    target = ExportTarget(bucket, "p", endpoint_url=s3_server)
+    real_client = ExportTarget.client
+    puts = []
+
+    def misdirect_second_put(params, **_):
+        puts.append(params["Key"])
+        if len(puts) == 2:
+            params["Bucket"] = "no-such-bucket"
+
+    def client(self):
+        c = real_client(self)
+        c.meta.events.register("before-parameter-build.s3.PutObject", misdirect_second_put)
+        return c
+
+    monkeypatch.setattr(ExportTarget, "client", client)
+    good = spark.createDataFrame([("a", 1)], "item_id string, n int")
+    with pytest.raises(Exception, match="NoSuchBucket"):
+        publish(target, "v3", {"first": good, "second": good, "third": good}, {})
+    monkeypatch.setattr(ExportTarget, "client", real_client)
+    assert sorted(objects(target)) == ["p/v3/first.parquet"]  # no manifest: not published

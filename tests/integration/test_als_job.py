@@ -20,7 +20,22 @@ GOLD = ("gold.user_embeddings", "gold.item_embeddings", "gold.user_recommendatio
         "gold.similar_items", "gold.popular_items")  # fmt: skip
 
 
-LIGHT = ("--set=als.max_iter=4",)
+LIGHT = ("--set=als.max_iter=4", "--set=als.checkpoint_interval=2")
+
+
+def delta_version(lake: Lakehouse, table: str) -> int:
+    return DeltaTable.forPath(lake.spark, lake.path(table)).history(1).first()["version"]
+
+
+def table_versions(lake: Lakehouse) -> dict[str, int]:
+    """Each output table's current Delta version."""
+    return {t: delta_version(lake, t) for t in (*GOLD, "gold.model_metrics")}
+
+
+def unchanged_since(lake: Lakehouse, table: str, version: int) -> bool:
+    before = lake.spark.read.format("delta").option("versionAsOf", version).load(lake.path(table))
+    now = lake.read(table)
+    return before.exceptAll(now).isEmpty() and now.exceptAll(before).isEmpty()
 
 
 def ids(lake: Lakehouse, table: str) -> dict[str, int]:
@@ -61,10 +76,31 @@ def test_two_runs_keep_ids_gate_a_worse_model_and_skip_out_of_stock(
     read = lake.read("silver.interactions").count()
     assert run.rows_read == counts["silver.interactions"]["read"] == read > 0
     assert counts["gold.als_user_ids"] == {"read": 0, "written": len(first_users), "quarantined": 0}
+    extra = counts["_extra"]
+    # Every interaction read is accounted for: weighted, or of a type without weight.
+    assert extra["interactions_weighted"] + extra["interactions_without_weight"] == read
+    # ALS checkpointed (interval 2 of 4 iterations) and the run removed its checkpoints.
+    assert extra["als_checkpoints_removed"] > 0
+    assert not any((tmp_path / "lake" / "_checkpoints" / JOB).iterdir())
+
+    # The same date again: the same version, and every output table as it was
+    # (the metrics row included: a re-run does not re-stamp evaluated_at).
+    before = table_versions(lake)
+    assert run_cli(lake.root, "run", JOB, "--date", d1, *LIGHT) == 0
+    assert versions(lake, d1) == v1
+    assert all(unchanged_since(lake, t, v) for t, v in before.items())
 
     # Day 2: all events; the most popular item is out of stock everywhere.
     lake.overwrite(events, "silver.interactions")
     top = lake.read("gold.popular_items").where("scope = 'overall' AND rank = 1").first()["item_id"]
+    # Stock filtering on, but no stock table yet: refused before anything is written.
+    ids_version = delta_version(lake, "gold.als_user_ids")
+    assert run_cli(lake.root, "run", JOB, "--date", str(end), "--set=als.stock.enabled=true") != 0
+    failed = lake.read("ops.job_runs").orderBy(F.desc("ended_at")).first()
+    assert failed.status == "FAILED"
+    assert "als_embeddings.yaml" in failed.error_message
+    assert "als.stock.table" in failed.error_message
+    assert delta_version(lake, "gold.als_user_ids") == ids_version
     snapshot = demo_lake.spark.createDataFrame(
         [("L1", top, 0, True), ("L2", top, 4, False), ("L1", "other", 9, True)],
         "location_id string, sku string, available long, is_current boolean",

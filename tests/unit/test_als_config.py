@@ -26,6 +26,9 @@ def test_shipped_defaults_are_the_validated_ones():
         ("als.export.enabled=true", "export.enabled needs export.bucket"),
         ("als.stock.table=inventory_book_snapshot", "must be <layer>.<table>"),
         ("als.learning_rate=0.1", "unknown key 'als.learning_rate'"),
+        # Credentials come from the standard AWS chain only: a config cannot carry them.
+        ("als.export.aws_secret_access_key=x", "unknown key 'als.export.aws_secret_access_key'"),
+        ("als.export.aws_access_key_id=x", "unknown key 'als.export.aws_access_key_id'"),
     ],
 )
 def test_bad_values_name_the_file_and_key(override, message):
