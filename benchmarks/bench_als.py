@@ -31,11 +31,31 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def jobs(work: Path, *args: str, memory: str) -> float:
+def jobs(work: Path, *args: str, memory: str, peak: dict | None = None) -> float:
+    """Run `python -m jobs ...` on the work lake; returns its wall seconds.
+
+    With `peak`, the process tree's resident memory (the Python process and its
+    Spark driver JVM) is sampled every 0.5 s and the maximum stored as peak["rss_gib"].
+    """
+    import psutil
+
     sets = [f"--set=env.lakehouse.root={work / 'lake'}", f"--set=env.lakehouse.landing={work / 'landing'}",
             "--set=env.spark.master=local[2]", f"--set=spark.driver_memory={memory}"]  # fmt: skip
     t0 = time.monotonic()
-    subprocess.run([sys.executable, "-m", "jobs", *args, *sets], cwd=ROOT, check=True)
+    proc = subprocess.Popen([sys.executable, "-m", "jobs", *args, *sets], cwd=ROOT)
+    top = psutil.Process(proc.pid)
+    most = 0
+    while proc.poll() is None:
+        try:
+            tree = [top, *top.children(recursive=True)]
+            most = max(most, sum(p.memory_info().rss for p in tree))
+        except psutil.Error:
+            pass  # a process ended between listing and reading
+        time.sleep(0.5)
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, proc.args)
+    if peak is not None:
+        peak["rss_gib"] = round(most / 2**30, 2)
     return time.monotonic() - t0
 
 
@@ -145,7 +165,8 @@ def main() -> None:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     setup = prepare(work, args.orders, args.memory)
     reuse = args.reuse_job and (work / "lake" / "gold" / "als_user_ids").exists()
-    job_s = None if reuse else jobs(work, "run", "als_embeddings", memory=args.memory)
+    peak: dict = {}
+    job_s = None if reuse else jobs(work, "run", "als_embeddings", memory=args.memory, peak=peak)
     result = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.node()} {os.cpu_count()} cpus, {platform.machine()}",
@@ -153,6 +174,8 @@ def main() -> None:
         "orders": None if args.work_dir else args.orders,
         **setup,
         "als_embeddings_job_s": job_s,
+        "als_embeddings_job_driver_memory": args.memory,
+        "als_embeddings_job_peak_rss_gib": peak.get("rss_gib"),
         **compare(work, args.memory),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
