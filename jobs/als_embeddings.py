@@ -82,8 +82,9 @@ def weighted_events(ctx: JobContext, events: DataFrame, day: date) -> DataFrame:
 def scale(ctx: JobContext, pairs: DataFrame) -> DataFrame:
     """The configured log or BM25 scaling of the pairs' strength (none by default).
 
-    Both use totals over the pairs they are given, so the evaluation applies it to
-    the training part alone: the held-out pairs never shape the training weights.
+    BM25 uses per-user and per-item totals over the pairs it is given, so the
+    evaluation scales the training part alone: the held-out pairs never shape the
+    training weights.
     """
     s = ctx.job.als
     pairs = fb.with_log_scale(pairs, s.log_scale_eps)
@@ -101,14 +102,15 @@ def model_version(
 ) -> str:
     """Same config, date and inputs -> same version (a re-run rewrites the same slice).
 
-    The inputs are the interactions, the products (the popular items' categories)
-    and, when stock filtering is on, the set of out-of-stock items: a re-run after
-    the hourly inventory update changed that set is a new version, so it is also
-    exported again rather than skipped as already published.
+    The inputs are the interactions, the products' categories (the popular items
+    per category) and, when stock filtering is on, the set of out-of-stock items:
+    a re-run after the hourly inventory update changed that set is a new version,
+    so it is also exported again rather than skipped as already published. Other
+    catalogue edits (titles, photos) change no output and no version.
     """
     parts = [ctx.cfg.config_hash, str(day), content_hash(events)]
     if ctx.lake.exists(PRODUCTS):
-        parts.append(content_hash(ctx.lake.read(PRODUCTS)))
+        parts.append(content_hash(ctx.lake.read(PRODUCTS).select("product_id", "category")))
     if out_of_stock is not None:
         parts.append(content_hash(out_of_stock))
     blob = ":".join(parts).encode()
@@ -184,8 +186,8 @@ def checks(table: str, top: int) -> list[Check]:
 def publish_tables(ctx: JobContext, tables: dict[str, DataFrame], day: date) -> dict[str, int]:
     """Gate every table, then write D's slice of each: a failed check writes nothing.
 
-    (A crash between two writes leaves a mixed day; the re-run of D rewrites every
-    slice with the same version.)
+    (A crash between two writes leaves a mixed day; a re-run of D rewrites every
+    slice, with the same version when its inputs did not change.)
     """
     s = ctx.job.als
     top = {RECS: s.top_n, SIMILAR: s.similar_k}
@@ -285,12 +287,15 @@ def train_day(ctx: JobContext, day: date) -> None:
             n_events = events.count()
             ctx.run.add(INTERACTIONS, read=n_events)  # trained on, not copied: none written
             weighted = weighted_events(ctx, events, day)
-            # Every interaction read is counted: it either weighs (> 0) or its event
-            # type has no weight in the config (or a zero one).
-            n_weighted = weighted.where(F.col("weight") > 0).count()
+            # Every interaction read is counted: it weighs (> 0), or its event type
+            # has no positive weight in the config; the two counts are independent.
+            positive = F.col("weight") > 0
+            n_weighted, n_unweighted = weighted.agg(
+                F.count(F.when(positive, 1)), F.count(F.when(~positive, 1))
+            ).first()
             ctx.run.extra.update(
                 {"interactions": n_events, "interactions_weighted": n_weighted,
-                 "interactions_without_weight": n_events - n_weighted}
+                 "interactions_without_weight": n_unweighted}
             )  # fmt: skip
             if n_weighted == 0:
                 raise ValueError(
@@ -305,7 +310,7 @@ def train_day(ctx: JobContext, day: date) -> None:
             pairs = scale(ctx, unscaled).persist()
             n_pairs = pairs.count()
         ctx.run.extra.update({"model_version": version, "user_item_pairs": n_pairs})
-        if n_pairs == 0:  # only a BM25 scaling can drop every pair
+        if n_pairs == 0:  # e.g. negative weights summing below 0, or BM25 dropping every pair
             raise ValueError(f"{INTERACTIONS}: no (user, item) pair keeps a positive strength")
         als_m = pop_m = None
         published, notes = True, ["not evaluated: model gate skipped"]
@@ -333,11 +338,17 @@ def train_day(ctx: JobContext, day: date) -> None:
                 metrics_row(ctx, version, day, "popularity", pop_m, False, None, "baseline")
             )
         metrics = ctx.spark.createDataFrame(rows, METRICS_SCHEMA)
-        # Insert-only: a re-run of the same version (same config, date and inputs, so
-        # the same metrics and gate decision) keeps the first evaluation's row, its
-        # evaluated_at and train_seconds included, and the table stays as it was.
-        keys = ["model_version", "model"]
-        ctx.run.add(METRICS, written=ctx.lake.merge(metrics, METRICS, keys, update=False))
+        # A re-run of the same version (same config, date and inputs: the same
+        # metrics) keeps the first evaluation's row, its evaluated_at and
+        # train_seconds included, so the table stays as it was. Only the gate's
+        # outcome is updated when it changed: it also depends on the other models
+        # published since, and the row must say whether this version is live.
+        outcome = ("published", "beats_popularity", "note")
+        ctx.run.add(METRICS, written=ctx.lake.accumulate(
+            metrics, METRICS, ["model_version", "model"],
+            set_exprs={c: f"s.{c}" for c in outcome},
+            condition=" OR ".join(f"NOT (t.{c} <=> s.{c})" for c in outcome),
+        ))  # fmt: skip
         if published and s.export.enabled:
             export(ctx, version, day, als_m, written)
     finally:
@@ -356,16 +367,19 @@ def run(ctx: JobContext) -> None:
     sc.setCheckpointDir(
         f"{ctx.cfg.env.lakehouse.checkpoints or ctx.lake.root + '/_checkpoints'}/{NAME}"
     )
+    folder = sc.getCheckpointDir()  # the run's own folder (a fresh UUID under the root)
     try:
         for day in ctx.dates():
             train_day(ctx, day)
     finally:
-        ctx.run.extra["als_checkpoints_removed"] = remove_checkpoints(ctx)
+        try:
+            ctx.run.extra["als_checkpoints_removed"] = remove_checkpoints(ctx, folder)
+        except Exception as exc:  # never hide the run's own error behind a clean-up one
+            ctx.log.warning("%s: could not remove checkpoints %s: %s", NAME, folder, exc)
 
 
-def remove_checkpoints(ctx: JobContext) -> int:
-    """Delete this run's checkpoint folder (any Hadoop file system); returns the RDDs it held."""
-    folder = ctx.spark.sparkContext.getCheckpointDir()
+def remove_checkpoints(ctx: JobContext, folder: str | None) -> int:
+    """Delete a checkpoint folder (any Hadoop file system); returns the RDDs it held."""
     if folder is None:
         return 0
     path, fs = hadoop_path(ctx.spark, folder)

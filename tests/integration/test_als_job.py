@@ -172,3 +172,17 @@ def test_two_runs_keep_ids_gate_a_worse_model_and_skip_out_of_stock(
     assert metrics[v2]["published"] and not metrics[v3]["published"]
     assert "not published" in metrics[v3]["note"] and v2 in metrics[v3]["note"]
     assert metrics[v3]["ndcg_at_10"] < metrics[v2]["ndcg_at_10"] - 0.5
+
+    # The same refused version again, once the published model's score is back to
+    # what it was: now within tolerance, it is published, and its row says so.
+    DeltaTable.forPath(lake.spark, lake.path("gold.model_metrics")).update(
+        f"model = 'als' AND model_version = '{v2}'", {"ndcg_at_10": "ndcg_at_10 - 1.0"}
+    )
+    assert (
+        run_cli(lake.root, "run", JOB, "--date", str(end), "--set=als.evaluate=true", *other) == 0
+    )
+    assert versions(lake, str(end)) == {v3}
+    row = lake.read("gold.model_metrics").where(f"model = 'als' AND model_version = '{v3}'")
+    (row,) = row.collect()
+    assert row["published"] and "not published" not in row["note"]
+    assert row["evaluated_at"] == metrics[v3]["evaluated_at"]  # the first evaluation's row
