@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from als_movielens_search import DATA, load, local_session
+from als_movielens_search import DATA, load, local_session, top_k_metrics
 from pyspark.ml.recommendation import ALS
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -102,19 +102,12 @@ def spark_als(r: sp.csr_matrix, rank: int, reg: float, alpha: float, iters: int,
     return x, y
 
 
-def metrics(scores: np.ndarray, s: Split, k: int = 10) -> dict[str, float]:
+def metrics(scores: np.ndarray, s: Split) -> dict[str, float]:
     """The protocol's nDCG@10 and MAP (transforms/als_eval.py) over users with held-out items."""
     scores = np.array(scores, dtype=float)
     scores[s.seen.nonzero()] = -np.inf
-    disc = 1.0 / np.log2(np.arange(2, k + 2))
-    ndcg, ap = [], []
-    for u, rel in s.relevant.items():
-        top = np.argpartition(-scores[u], k)[:k]
-        top = top[np.argsort(-scores[u][top])]
-        hit = np.fromiter((t in rel for t in top), float, k)
-        ndcg.append((hit * disc).sum() / disc[: min(len(rel), k)].sum())
-        ap.append((np.cumsum(hit) / np.arange(1, k + 1) * hit).sum() / len(rel))
-    return {"ndcg_at_10": round(float(np.mean(ndcg)), 4), "map": round(float(np.mean(ap)), 4)}
+    m = top_k_metrics(scores, s.relevant.to_dict())
+    return {"ndcg_at_10": round(m["ndcg_at_10"], 4), "map": round(m["map"], 4)}
 
 
 def als_metrics(s: Split, strength=None, **cfg) -> dict[str, float]:

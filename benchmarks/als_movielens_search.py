@@ -63,8 +63,27 @@ def load(spark: SparkSession, path: Path):
     )
 
 
+def top_k_metrics(scores, relevant, k: int = 10) -> dict[str, float]:
+    """The protocol's nDCG@10, MAP and precision@10 from a users x items score matrix.
+
+    `scores`: seen items already -inf; `relevant`: row -> set of held-out column
+    indexes (users without held-out items are left out, as in the protocol).
+    """
+    disc = 1.0 / np.log2(np.arange(2, k + 2))
+    ndcg, ap, prec = [], [], []
+    for row, rel in relevant.items():
+        top = np.argpartition(-scores[row], k)[:k]
+        top = top[np.argsort(-scores[row][top])]
+        hit = np.fromiter((t in rel for t in top), float, k)
+        ndcg.append((hit * disc).sum() / disc[: min(len(rel), k)].sum())
+        ap.append((np.cumsum(hit) / np.arange(1, k + 1) * hit).sum() / len(rel))
+        prec.append(hit.sum() / k)
+    return {"ndcg_at_10": float(np.mean(ndcg)), "map": float(np.mean(ap)),
+            "precision_at_10": float(np.mean(prec))}  # fmt: skip
+
+
 def np_metrics(uf, itf, users, items, train_pairs, test_pairs, k=10):
-    """nDCG@10 and MAP (the protocol's definitions) with numpy."""
+    """nDCG@10, MAP and precision@10 of factor matrices on (user, item) id pairs."""
     u_pos = {u: p for p, u in enumerate(users)}
     i_pos = {i: p for p, i in enumerate(items)}
     scores = uf @ itf.T
@@ -73,17 +92,9 @@ def np_metrics(uf, itf, users, items, train_pairs, test_pairs, k=10):
     rel: dict[int, set] = {}
     for u, i in test_pairs:
         if u in u_pos and i in i_pos:
-            rel.setdefault(u, set()).add(i)
-    disc = 1.0 / np.log2(np.arange(2, k + 2))
-    ndcg, ap, prec = [], [], []
-    for u, items_rel in rel.items():
-        top = np.argpartition(-scores[u_pos[u]], k)[:k]
-        top = top[np.argsort(-scores[u_pos[u]][top])]
-        hit = np.array([items[t] in items_rel for t in top], dtype=float)
-        ndcg.append((hit * disc).sum() / disc[: min(len(items_rel), k)].sum())
-        ap.append((np.cumsum(hit) / np.arange(1, k + 1) * hit).sum() / len(items_rel))
-        prec.append(hit.sum() / k)
-    return float(np.mean(ndcg)), float(np.mean(ap)), float(np.mean(prec))
+            rel.setdefault(u_pos[u], set()).add(i_pos[i])
+    m = top_k_metrics(scores, rel, k)
+    return m["ndcg_at_10"], m["map"], m["precision_at_10"]
 
 
 def prepare(df, weighting: str, rating_w: dict | None):

@@ -50,11 +50,9 @@ class Lakehouse:
     def tables(self, layer: str | None = None) -> list[str]:
         """Delta tables present under the root, as `layer.table` names."""
         jvm = self.spark.sparkContext._jvm
-        hadoop_conf = self.spark.sparkContext._jsc.hadoopConfiguration()
         found = []
         for lay in [layer] if layer else LAYERS:
-            base = jvm.org.apache.hadoop.fs.Path(f"{self.root}/{lay}")
-            fs = base.getFileSystem(hadoop_conf)
+            base, fs = hadoop_path(self.spark, f"{self.root}/{lay}")
             if not fs.exists(base):
                 continue
             for status in fs.listStatus(base):
