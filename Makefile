@@ -71,7 +71,7 @@ test: lint
 
 # Runs on ./lakehouse (after `make demo`) or on LAKEHOUSE_ROOT.
 notebooks: setup
-	$(PY) -m lakecore.notebooks --html notebooks/html
+	$(PY) -m devtools.notebooks --html notebooks/html
 
 unit: setup
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -13,6 +13,8 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 
 from lakecore.airflow_conf import default_args, spark_job
 
+FEED_TABLES = "customers,products,interactions"
+
 with DAG(
     dag_id="interactions_weekly",
     description="ingest the week's interactions (with their products and customers) -> silver",
@@ -24,10 +26,6 @@ with DAG(
     params={"source": Param("demo", type="string", description="landing source to ingest")},
     tags=["lakehouse", "recommendations"],
 ) as dag:
-    ingest = spark_job(
-        "ingest",
-        dated=False,
-        args=("--source", "{{ params.source }}", "--tables", "customers,products,interactions"),
-    )
-    conform = spark_job("conform", dated=False, outlets=("silver.interactions",))
+    ingest = spark_job("ingest", args=("--source", "{{ params.source }}", "--tables", FEED_TABLES))
+    conform = spark_job("conform", args=("--tables", FEED_TABLES))
     ingest >> conform

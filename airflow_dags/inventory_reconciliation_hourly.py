@@ -12,16 +12,9 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 
-from lakecore.airflow_conf import default_args, spark_job
+from lakecore.airflow_conf import default_args, silver_inputs, spark_job
 
 INVENTORY_TABLES = "locations,items,inventory_events,inventory_counts"
-GOLD = (
-    "gold.inventory_discrepancies",
-    "gold.inventory_adjustments",
-    "gold.inventory_accuracy",
-    "gold.inventory_alerts",
-    "gold.inventory_book_snapshot",
-)
 
 with DAG(
     dag_id="inventory_reconciliation_hourly",
@@ -36,10 +29,8 @@ with DAG(
     tags=["lakehouse", "inventory"],
 ) as dag:
     ingest = spark_job(
-        "ingest",
-        dated=False,
-        args=("--source", "{{ params.source }}", "--tables", INVENTORY_TABLES),
+        "ingest", args=("--source", "{{ params.source }}", "--tables", INVENTORY_TABLES)
     )
-    conform = spark_job("conform", dated=False, outlets=("silver.inventory_events",))
-    reconcile = spark_job("inventory_reconciliation", dated=True, outlets=GOLD)
+    conform = spark_job("conform", args=("--tables", silver_inputs("inventory_reconciliation")))
+    reconcile = spark_job("inventory_reconciliation")
     ingest >> conform >> reconcile

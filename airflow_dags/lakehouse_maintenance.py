@@ -31,4 +31,4 @@ with DAG(
     default_args=default_args(execution_timeout=timedelta(hours=2)),
     tags=["lakehouse", "maintenance"],
 ) as dag:
-    spark_job("maintain_tables", dated=False)
+    spark_job("maintain_tables")

@@ -19,15 +19,6 @@ from airflow.sdk import DAG
 
 from lakecore.airflow_conf import default_args, has_job, spark_job, table_asset
 
-OUTPUTS = (
-    "gold.user_embeddings",
-    "gold.item_embeddings",
-    "gold.user_recommendations",
-    "gold.similar_items",
-    "gold.popular_items",
-    "gold.model_metrics",
-)
-
 if has_job("als_embeddings"):
     with DAG(
         dag_id="recommendations_weekly",
@@ -41,10 +32,8 @@ if has_job("als_embeddings"):
     ) as dag:
         spark_job(
             "als_embeddings",
-            dated=True,
             # Scheduled models are always scored, so the model gate can refuse one
             # whose nDCG@10 fell below the last published model's.
             args=("--set=als.evaluate=true",),
             date_template="{{ dag_run.run_after | ds }}",
-            outlets=OUTPUTS,
         )

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 
-from lakecore.airflow_conf import default_args, spark_job
+from lakecore.airflow_conf import default_args, silver_inputs, spark_job
 
 with DAG(
     dag_id="seller_risk_daily",
@@ -25,17 +25,11 @@ with DAG(
     params={"source": Param("demo", type="string", description="landing source to ingest")},
     tags=["lakehouse", "seller-risk"],
 ) as dag:
-    ingest = spark_job("ingest", dated=False, args=("--source", "{{ params.source }}"))
+    ingest = spark_job("ingest", args=("--source", "{{ params.source }}"))
+    # Only the silver tables this DAG's jobs read: the other DAGs conform their own.
     conform = spark_job(
-        "conform",
-        dated=False,
-        outlets=("silver.orders", "silver.order_items", "silver.sellers", "silver.reviews"),
+        "conform", args=("--tables", silver_inputs("seller_risk_features", "publish_seller_events"))
     )
-    features = spark_job("seller_risk_features", dated=True, outlets=("gold.seller_risk_features",))
-    export = spark_job(
-        "publish_seller_events",
-        task_id="export_seller_events",
-        dated=False,
-        outlets=("stream.seller_events",),
-    )
+    features = spark_job("seller_risk_features")
+    export = spark_job("publish_seller_events", task_id="export_seller_events")
     ingest >> conform >> features >> export

@@ -16,11 +16,7 @@ from airflow.sdk import DAG, CronTriggerTimetable
 
 from lakecore.airflow_conf import default_args, has_job, spark_job
 
-# job -> the tables it publishes
-STREAMS = {
-    "seller_risk_stream": ("gold.seller_risk_realtime",),
-    "inventory_stream": ("gold.inventory_book_current", "gold.inventory_stock_alerts"),
-}
+STREAMS = ("seller_risk_stream", "inventory_stream")
 
 with DAG(
     dag_id="streaming_available_now",
@@ -32,6 +28,6 @@ with DAG(
     default_args=default_args(execution_timeout=timedelta(minutes=30)),
     tags=["lakehouse", "streaming"],
 ) as dag:
-    for job, outlets in STREAMS.items():
+    for job in STREAMS:
         if has_job(job):
-            spark_job(job, dated=False, outlets=outlets)
+            spark_job(job)

@@ -42,7 +42,7 @@ from pyspark.ml.recommendation import ALS
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from transforms.als_eval import split_stratified
+from transforms.recommendations.evaluation import split_stratified
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -103,7 +103,7 @@ def spark_als(r: sp.csr_matrix, rank: int, reg: float, alpha: float, iters: int,
 
 
 def metrics(scores: np.ndarray, s: Split) -> dict[str, float]:
-    """The protocol's nDCG@10 and MAP (transforms/als_eval.py) over users with held-out items."""
+    """The protocol's nDCG@10 and MAP (transforms/recommendations/evaluation.py) over users with held-out items."""
     scores = np.array(scores, dtype=float)
     scores[s.seen.nonzero()] = -np.inf
     m = top_k_metrics(scores, s.relevant.to_dict())

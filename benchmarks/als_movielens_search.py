@@ -27,8 +27,8 @@ from pyspark.ml.recommendation import ALS
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from transforms.als_eval import split_stratified
-from transforms.als_feedback import (
+from transforms.recommendations.evaluation import split_stratified
+from transforms.recommendations.feedback import (
     aggregate_confidence,
     with_bm25,
     with_event_weight,

@@ -102,9 +102,9 @@ def compare(work: Path, memory: str) -> dict:
     from lakecore.config import load_run_config
     from lakecore.io import Lakehouse
     from lakecore.session import get_spark
-    from transforms import als_feedback as fb
-    from transforms import als_outputs as out
-    from transforms.als_model import fit_als
+    from transforms.recommendations import feedback as fb
+    from transforms.recommendations import outputs as out
+    from transforms.recommendations.model import fit_als
 
     cfg = load_run_config(
         "als_embeddings", AlsEmbeddingsConfig,

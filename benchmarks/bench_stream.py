@@ -274,7 +274,7 @@ def main() -> int:
     args.out = args.out or RESULTS / f"{args.job}.json"
     backlog_topic, steady_topic = JOBS[args.job]["topics"]
 
-    from lakecore.kafka_broker import KafkaBroker
+    from devtools.kafka_broker import KafkaBroker
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-stream-"))
     lake = workdir / "lake"

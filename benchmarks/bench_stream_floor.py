@@ -71,8 +71,8 @@ def measure(root: str, vectors: bool, partitions: int, batches: int, changes: in
     )
     lake.overwrite(bronze.repartition(4), "bronze.events")
 
-    from transforms.inventory_ledger import PAIR
-    from transforms.inventory_stream import negative_stock_alerts
+    from transforms.inventory.ledger import PAIR
+    from transforms.inventory.stream import negative_stock_alerts
 
     seconds: dict[str, list[float]] = {"book_merge": [], "alert_read": [], "dedup_lookup": []}
     for b in range(1, batches + 1):

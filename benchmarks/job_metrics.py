@@ -115,7 +115,7 @@ def main() -> int:
 
     from pyspark.sql import SparkSession
 
-    from lakecore.cli import main as jobs_main
+    from jobs.cli import main as jobs_main
 
     t0, t0_epoch = time.monotonic(), time.time()
     code = jobs_main(argv)

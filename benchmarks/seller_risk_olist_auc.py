@@ -23,8 +23,8 @@ from pyspark.sql import functions as F
 from lakecore.config import JobConfig, load_run_config
 from lakecore.io import Lakehouse
 from lakecore.session import get_spark
-from transforms.seller_risk_facts import build_seller_orders
-from transforms.seller_risk_labels import next_window_outcomes, roc_auc
+from transforms.seller_risk.facts import build_seller_orders
+from transforms.seller_risk.labels import next_window_outcomes, roc_auc
 
 RESULTS = Path(__file__).parent / "results" / "seller_risk_olist_auc.json"
 # (feature, direction): +1 when a high value should mean risk, -1 when a low one should.

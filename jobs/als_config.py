@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from lakecore.config import JobConfig, StrictModel
+from catalog.tables import INTERACTION_TYPES
+from lakecore.config import JobConfig, StrictModel, model_of, to_dataclass
 from lakecore.io import split_name
-from lakecore.schemas import INTERACTION_TYPES
-from transforms.als_model import AlsParams
+from transforms.recommendations.model import AlsParams
 
 
 class Bm25Config(StrictModel):
@@ -45,21 +45,13 @@ class ExportConfig(StrictModel):
         return self
 
 
-class AlsSection(StrictModel):
+class AlsSection(model_of(AlsParams)):  # type: ignore[misc]
     event_weights: dict[str, float]
     # Multiplier of a `rating` event's weight by its star value (missing stars: 1).
     rating_weights: dict[int, float] = Field(default_factory=dict)
     half_life_days: float | None = Field(default=None, gt=0)
     log_scale_eps: float | None = Field(default=None, gt=0)
     bm25: Bm25Config | None = None
-    rank: int = Field(ge=1)
-    reg_param: float = Field(ge=0)
-    alpha: float = Field(ge=0)
-    max_iter: int = Field(ge=1)
-    num_user_blocks: int = Field(ge=1)
-    num_item_blocks: int = Field(ge=1)
-    checkpoint_interval: int = Field(ge=1)
-    seed: int = 42
     top_n: int = Field(default=10, ge=1)
     similar_k: int = Field(default=10, ge=1)
     popular_n: int = Field(default=20, ge=1)
@@ -84,16 +76,7 @@ class AlsSection(StrictModel):
         return self
 
     def params(self) -> AlsParams:
-        return AlsParams(
-            rank=self.rank,
-            reg_param=self.reg_param,
-            alpha=self.alpha,
-            max_iter=self.max_iter,
-            num_user_blocks=self.num_user_blocks,
-            num_item_blocks=self.num_item_blocks,
-            checkpoint_interval=self.checkpoint_interval,
-            seed=self.seed,
-        )
+        return to_dataclass(self, AlsParams)
 
 
 class AlsEmbeddingsConfig(JobConfig):

@@ -20,17 +20,17 @@ from datetime import date, timedelta
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from catalog.tables import TABLES
 from jobs.als_config import AlsEmbeddingsConfig
 from lakecore.config import ConfigError
 from lakecore.io import hadoop_path
 from lakecore.job import JobContext, JobSpec
 from lakecore.quality import Check
 from lakecore.s3_export import ExportTarget, publish
-from lakecore.schemas import TABLES
-from transforms import als_feedback as fb
-from transforms import als_outputs as out
-from transforms.als_model import evaluate, fit_als, item_matrix, recommend
-from transforms.als_topn import similar_top_k
+from transforms.recommendations import feedback as fb
+from transforms.recommendations import outputs as out
+from transforms.recommendations.model import evaluate, fit_als, item_matrix, recommend
+from transforms.recommendations.topn import similar_top_k
 
 NAME = "als_embeddings"
 INTERACTIONS, PRODUCTS = "silver.interactions", "silver.products"

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from functools import partial
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pyspark.sql import functions as F
 
+from catalog.tables import TABLES
 from lakecore.config import JobConfig, StrictModel
-from lakecore.job import JobContext, JobSpec
-from lakecore.schemas import TABLES
+from lakecore.job import JobContext, JobSpec, RunOptions
 
 # (child table, parent table, join keys): children whose parent row is missing.
 REFERENCES = (
@@ -36,6 +36,23 @@ class ConformConfig(JobConfig):
     conform: ConformParams = ConformParams()
 
 
+class ConformOptions(RunOptions):
+    tables: str | None = Field(
+        None, description="comma-separated silver tables to conform (default: every bronze table)"
+    )
+
+    @field_validator("tables")
+    @classmethod
+    def _known(cls, value: str | None) -> str | None:
+        unknown = [t for t in (value or "").split(",") if t and t not in TABLES]
+        if unknown:
+            raise ValueError(f"unknown tables {unknown}; canonical tables: {', '.join(TABLES)}")
+        return value
+
+    def table_list(self) -> list[str] | None:
+        return [t for t in self.tables.split(",") if t] if self.tables else None
+
+
 def conform_table(ctx: JobContext, t: str) -> None:
     df = ctx.lake.read(f"bronze.{t}").select(*TABLES[t].names)
     n = ctx.lake.overwrite(df, f"silver.{t}")
@@ -43,7 +60,8 @@ def conform_table(ctx: JobContext, t: str) -> None:
 
 
 def run(ctx: JobContext) -> None:
-    present = [t for t in TABLES if ctx.lake.exists(f"bronze.{t}")]
+    wanted = ctx.options.table_list() or list(TABLES)
+    present = [t for t in wanted if ctx.lake.exists(f"bronze.{t}")]
     ctx.steps(
         [(f"bronze.{t} -> silver.{t}", partial(conform_table, ctx, t)) for t in present],
         parallel=ctx.job.conform.parallel_tables,
@@ -74,6 +92,7 @@ SPEC = JobSpec(
     description="bronze -> silver canonical tables, with referential-gap report",
     config_model=ConformConfig,
     run=run,
-    reads=("bronze.*",),
-    writes=("silver.*",),
+    reads=("bronze.<table>",),
+    writes=("silver.<table>",),
+    options_model=ConformOptions,
 )

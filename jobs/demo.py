@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import os
@@ -10,19 +9,16 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from lakecore.cli import print_table_summary, run_job
-from lakecore.config import JobConfig, load_run_config
-from lakecore.io import Lakehouse
-from lakecore.job import JobSpec
-from lakecore.session import get_spark
+from lakecore.job import JobSpec, RunOptions
+from lakecore.runner import open_lake, print_table_summary, run_job
 
 log = logging.getLogger("jobs")
 
 
-def _overrides_for(spec: JobSpec, overrides: list[str]) -> list[str]:
+def _overrides_for(spec: JobSpec, overrides: tuple[str, ...]) -> tuple[str, ...]:
     """`--set` keys that belong to this job (its own sections) or to every job."""
     fields = set(spec.config_model.model_fields)
-    return [o for o in overrides if o.startswith("env.") or o.split(".", 1)[0] in fields]
+    return tuple(o for o in overrides if o.startswith("env.") or o.split(".", 1)[0] in fields)
 
 
 # (job, its topic setting, the topic) for the streams `--kafka` routes through a broker.
@@ -41,7 +37,7 @@ def kafka_overrides(enabled: bool) -> Iterator[list[str]]:
     if not enabled:
         yield []
         return
-    from lakecore.kafka_broker import KafkaBroker
+    from devtools.kafka_broker import KafkaBroker
 
     broker = KafkaBroker(Path(tempfile.mkdtemp(prefix="demo-kafka-")))
     servers = broker.start(owner_pid=os.getpid())
@@ -60,35 +56,37 @@ def kafka_overrides(enabled: bool) -> Iterator[list[str]]:
         broker.stop()
 
 
-def run_demo(registry: dict[str, JobSpec], args: argparse.Namespace) -> int:
-    with kafka_overrides(getattr(args, "kafka", False)) as kafka_sets:
-        return _run_steps(registry, args, kafka_sets)
+# The options a demo step needs beyond the common ones.
+STEP_OPTIONS: dict[str, dict[str, str]] = {"ingest": {"source": "demo"}}
+
+
+def run_demo(
+    registry: dict[str, JobSpec], options: RunOptions, kafka: bool = False, summary: bool = True
+) -> int:
+    with kafka_overrides(kafka) as kafka_sets:
+        code = _run_steps(registry, options, tuple(kafka_sets))
+    if code != 0 or not summary:
+        return code
+    # Only the environment's keys: a job key (`generate_demo_data.orders=...`) is
+    # unknown to the summary's config and would stop the demo after all its work.
+    env_only = tuple(o for o in options.overrides if o.startswith("env."))
+    print_table_summary(open_lake(options.model_copy(update={"overrides": env_only}), "summary"))
+    return 0
 
 
 def _run_steps(
-    registry: dict[str, JobSpec], args: argparse.Namespace, kafka_sets: list[str]
+    registry: dict[str, JobSpec], options: RunOptions, kafka_sets: tuple[str, ...]
 ) -> int:
-    steps: list[tuple[str, list[str]]] = [("generate_demo_data", []), ("ingest", ["demo"])]
-    steps += [
-        (name, [])
-        for name, s in registry.items()
-        if s.in_demo and name not in {"generate_demo_data", "ingest"}
-    ]
-    for i, (name, extra) in enumerate(steps, 1):
+    first = ("generate_demo_data", "ingest")
+    steps = [*first, *(n for n, s in registry.items() if s.in_demo and n not in first)]
+    common = options.model_dump(include={"env", "conf_dir", "verbose"})
+    for i, name in enumerate(steps, 1):
         log.info("demo step %d/%d: %s", i, len(steps), name)
-        ns = argparse.Namespace(**vars(args))
-        ns.date = ns.start = ns.end = None
-        ns.source, ns.path, ns.tables = (extra[0] if extra else None), None, None
-        ns.overrides = _overrides_for(registry[name], [*kafka_sets, *args.overrides])
-        rc = run_job(registry[name], ns)
+        spec = registry[name]
+        overrides = _overrides_for(spec, (*kafka_sets, *options.overrides))
+        step = spec.options_model(**common, overrides=overrides, **STEP_OPTIONS.get(name, {}))
+        rc = run_job(spec, step)
         if rc != 0:
             log.error("demo stopped: step %d/%d (%s) exited with %d", i, len(steps), name, rc)
             return rc
-    if not getattr(args, "summary", True):
-        return 0
-    # Only the environment's keys: a job key (`generate_demo_data.orders=...`) is
-    # unknown to the summary's config and would stop the demo after all its work.
-    env_only = [o for o in args.overrides if o.startswith("env.")]
-    cfg = load_run_config("query", JobConfig, args.env, env_only, args.conf_dir)
-    print_table_summary(Lakehouse(get_spark(cfg, "summary"), cfg.lake_root))
     return 0

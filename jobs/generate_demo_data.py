@@ -9,21 +9,16 @@ of the seed and the scale knobs only: no wall clock.
 
 from __future__ import annotations
 
-from dataclasses import fields
-from datetime import date
 from functools import partial
-from typing import Annotated
 
-from pydantic import Field, Strict, model_validator
+from pydantic import Field, model_validator
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation
 from pyspark.sql import functions as F
 
-from lakecore.config import JobConfig, StrictModel
+from demo_data.generator import LANDING_TABLES, TRUTH_TABLES, DemoParams, build_demo_tables
+from lakecore.config import JobConfig, model_of, to_dataclass
 from lakecore.job import JobContext, JobSpec
-from transforms.synthetic import LANDING_TABLES, TRUTH_TABLES, DemoParams, build_demo_tables
-
-_D = DemoParams()  # defaults live in one place
 
 # Formats the ingest job reads by extension; timestamps as text in CSV/JSON.
 PARQUET_TABLES = ("order_items", "interactions", "inventory_events")
@@ -38,36 +33,9 @@ TEXT_OPTIONS = {
     "timestampFormat": "yyyy-MM-dd HH:mm:ss",
     "dateFormat": "yyyy-MM-dd",
 }
-Share = Annotated[float, Field(ge=0, le=1)]
 
 
-class GenerateDemoDataParams(StrictModel):
-    seed: int = _D.seed
-    # A date, not the clock: `end_date: 2025-06-30` or the same as a string.
-    end_date: Annotated[date, Strict(False)] = _D.end_date
-    days: int = Field(default=_D.days, ge=14)
-    orders: int = Field(default=_D.orders, ge=1)
-    sellers: int = Field(default=_D.sellers, ge=10)
-    customers: int = Field(default=_D.customers, ge=1)
-    products: int = Field(default=_D.products, ge=10)
-    hot_seller_share: Share = _D.hot_seller_share
-    zipf_exponent: float = Field(default=_D.zipf_exponent, gt=0)
-    fraud_share: Share = _D.fraud_share
-    fraud_order_share: Share = _D.fraud_order_share
-    noisy_seller_share: Share = _D.noisy_seller_share
-    burst_days: int = Field(default=_D.burst_days, ge=1)
-    new_product_days: int = Field(default=_D.new_product_days, ge=1)
-    views_per_purchase: int = Field(default=_D.views_per_purchase, ge=1)
-    carts_per_purchase: int = Field(default=_D.carts_per_purchase, ge=1)
-    stores: int = Field(default=_D.stores, ge=1)
-    dcs: int = Field(default=_D.dcs, ge=1)
-    skus: int = Field(default=_D.skus, ge=1)
-    inventory_days: int = Field(default=_D.inventory_days, ge=7)
-    store_assortment_share: Share = _D.store_assortment_share
-    rfid_store_share: Share = _D.rfid_store_share
-    count_share: Share = _D.count_share
-    drift_share: Share = _D.drift_share
-    duplicate_event_share: Share = _D.duplicate_event_share
+class GenerateDemoDataParams(model_of(DemoParams)):  # type: ignore[misc]
     files_per_table: int = Field(default=2, ge=1)
     parallel_writes: int = Field(default=2, ge=1)
 
@@ -77,7 +45,7 @@ class GenerateDemoDataParams(StrictModel):
         return self
 
     def demo_params(self) -> DemoParams:
-        return DemoParams(**{f.name: getattr(self, f.name) for f in fields(DemoParams)})
+        return to_dataclass(self, DemoParams)
 
 
 class GenerateDemoDataConfig(JobConfig):

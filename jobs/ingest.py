@@ -8,19 +8,18 @@ changes nothing.
 
 from __future__ import annotations
 
-import argparse
 from functools import partial
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pyspark import StorageLevel
 
+from catalog.sources import SOURCES, Source
+from catalog.tables import TABLES
 from lakecore.config import PROJECT_ROOT, JobConfig, StrictModel
-from lakecore.job import JobContext, JobSpec
+from lakecore.job import JobContext, JobSpec, RunOptions
 from lakecore.landing import LandingError, read_source_table
-from lakecore.schemas import TABLES
-from lakecore.sources import SOURCES, Source
-from transforms.ingest import (
+from transforms.common.ingest import (
     select_clean,
     select_quarantine,
     with_duplicate_errors,
@@ -41,15 +40,24 @@ class IngestConfig(JobConfig):
     ingest: IngestParams = IngestParams()
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--source", required=True, choices=sorted(SOURCES), help="what to ingest")
-    p.add_argument("--path", help="folder of the source's files (default: from the config)")
-    p.add_argument("--tables", help="comma-separated subset of the source's tables")
+class IngestOptions(RunOptions):
+    source: str = Field(
+        description="what to ingest", json_schema_extra={"choices": sorted(SOURCES)}
+    )
+    path: str | None = Field(None, description="folder of the source's files (default: config)")
+    tables: str | None = Field(None, description="comma-separated subset of the source's tables")
+
+    @field_validator("source")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in SOURCES:
+            raise ValueError(f"unknown source {value!r}; known: {', '.join(sorted(SOURCES))}")
+        return value
 
 
 def source_folder(ctx: JobContext, source: Source) -> str:
-    if ctx.args.path:
-        folder = ctx.args.path
+    if ctx.options.path:
+        folder = ctx.options.path
     else:
         configured = ctx.job.ingest.sources.get(source.name)
         if configured is None:
@@ -97,13 +105,13 @@ def ingest_table(ctx: JobContext, source: Source, folder: str, st) -> None:
 
 
 def run(ctx: JobContext) -> None:
-    source = SOURCES[ctx.args.source]
+    source = SOURCES[ctx.options.source]
     folder = source_folder(ctx, source)
-    wanted = set(ctx.args.tables.split(",")) if ctx.args.tables else None
+    wanted = set(ctx.options.tables.split(",")) if ctx.options.tables else None
     tables = [st for st in source.tables if wanted is None or st.table in wanted]
     if wanted and len(tables) != len(wanted):
         known = ", ".join(st.table for st in source.tables)
-        raise LandingError(f"--tables {ctx.args.tables}: source {source.name} has {known}")
+        raise LandingError(f"--tables {ctx.options.tables}: source {source.name} has {known}")
     ctx.run.extra.update({"source": source.name, "folder": folder})
     ctx.steps(
         [
@@ -121,5 +129,5 @@ SPEC = JobSpec(
     run=run,
     reads=("landing/<source>/*",),
     writes=("bronze.<table>", "quarantine.<table>"),
-    add_arguments=add_arguments,
+    options_model=IngestOptions,
 )

@@ -3,7 +3,7 @@
 For each logical date D (`--date D`, or each day of `--start/--end` in order)
 the run sees the ledger as it had arrived by midnight after D (`ingested_at`)
 and the counts up to then. It replays the book at each count from the last
-reconciled snapshot (transforms.inventory_replay), re-reconciles counts hit by
+reconciled snapshot (transforms.inventory.replay), re-reconciles counts hit by
 late events, classifies MATCH / SHRINK / OVERAGE with the tolerance of the
 item's ABC class, and publishes behind Great Expectations gates:
 
@@ -26,13 +26,13 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from lakecore.config import JobConfig, StrictModel
+from catalog.tables import ABC_CLASSES, TABLES
+from lakecore.config import JobConfig, StrictModel, model_of, to_dataclass
 from lakecore.job import JobContext, JobSpec
 from lakecore.quality import Check
-from lakecore.schemas import ABC_CLASSES, TABLES
-from transforms.inventory_accuracy import GRAINS, build_accuracy
-from transforms.inventory_ledger import RECON_PREFIX, rejected_events, replay_events
-from transforms.inventory_outputs import (
+from transforms.inventory.accuracy import GRAINS, build_accuracy
+from transforms.inventory.ledger import RECON_PREFIX, rejected_events, replay_events
+from transforms.inventory.outputs import (
     ALERT_TYPES,
     SNAPSHOT_SCHEMA,
     adjustments_as_events,
@@ -43,8 +43,8 @@ from transforms.inventory_outputs import (
     quarantine_rows,
     with_current_flag,
 )
-from transforms.inventory_replay import reconcile, with_count_errors
-from transforms.inventory_tolerance import STATUSES, Tolerance
+from transforms.inventory.replay import reconcile, with_count_errors
+from transforms.inventory.tolerance import STATUSES, Tolerance
 
 NAME = "inventory_reconciliation"
 EVENTS, COUNTS, ITEMS = "silver.inventory_events", "silver.inventory_counts", "silver.items"
@@ -66,13 +66,11 @@ OWN_LEDGER_ROWS = (
 )
 
 
-class ToleranceConfig(StrictModel):
-    pct: float = Field(ge=0, le=1)
-    min_units: int = Field(ge=0)
+ToleranceConfig = model_of(Tolerance)
 
 
 class ReconciliationParams(StrictModel):
-    tolerances: dict[str, ToleranceConfig]
+    tolerances: dict[str, ToleranceConfig]  # type: ignore[valid-type]
     top_drifting_skus: int = Field(default=10, ge=1)
     broadcast_max_pairs: int = Field(default=1_000_000, ge=0)
 
@@ -83,7 +81,7 @@ class ReconciliationParams(StrictModel):
         return self
 
     def tolerance_map(self) -> dict[str, Tolerance]:
-        return {k: Tolerance.of(v.pct, v.min_units) for k, v in self.tolerances.items()}
+        return {k: to_dataclass(v, Tolerance) for k, v in self.tolerances.items()}
 
 
 class InventoryReconciliationConfig(JobConfig):
@@ -294,7 +292,7 @@ SPEC = JobSpec(
     writes=(
         DISCREPANCIES,
         ADJUSTMENTS,
-        f"{EVENTS} (ADJUSTMENT rows)",
+        EVENTS,  # its own ADJUSTMENT rows
         ALERTS,
         ACCURACY,
         SNAPSHOT,

@@ -35,16 +35,17 @@ from pyspark.sql import functions as F
 from lakecore.config import JobConfig, StrictModel
 from lakecore.job import JobContext, JobSpec
 from lakecore.streaming import (
+    BatchResult,
     PhaseTimer,
+    StreamOptions,
     StreamRunner,
     StreamSource,
-    add_stream_arguments,
     checkpoint_root,
     require_source,
     run_stream_job,
 )
-from transforms.inventory_ledger import PAIR
-from transforms.inventory_stream import (
+from transforms.inventory.ledger import PAIR
+from transforms.inventory.stream import (
     book_changes,
     first_deliveries,
     negative_stock_alerts,
@@ -84,7 +85,7 @@ class InventoryStreamConfig(JobConfig):
 
 def process_inventory_events(
     ctx: JobContext, batch: DataFrame, batch_id: int, source_id: str
-) -> dict:
+) -> BatchResult:
     """One micro-batch, idempotent per (stream, batch id); returns its counts
     (read = written + duplicates + quarantined).
 
@@ -105,7 +106,7 @@ def process_inventory_events(
                 F.count_if(F.col("reason").isNotNull()).alias("quarantined"),
             ).first()
         if not counts["read"]:
-            return {"read": 0, "written": 0, "duplicates": 0, "quarantined": 0, "late": 0}
+            return BatchResult()
         with clock("bronze"):
             firsts = first_deliveries(events).withColumns(tag)
             lake.merge(firsts, BRONZE, keys=["event_id"], update=False, count_rows=False)
@@ -143,14 +144,13 @@ def process_inventory_events(
                 lake.append_once(alerts, ALERTS, f"inventory_stream:{source_id}", batch_id)
     finally:
         mine.unpersist()
-    return {
-        "read": counts["read"],
-        "written": written,
-        "duplicates": counts["valid"] - written,
-        "quarantined": counts["quarantined"],
-        "late": 0,
-        "phases": clock,
-    }
+    return BatchResult(
+        read=counts["read"],
+        written=written,
+        duplicates=counts["valid"] - written,
+        quarantined=counts["quarantined"],
+        phases=clock,
+    )
 
 
 def run(ctx: JobContext) -> None:
@@ -166,7 +166,7 @@ def run(ctx: JobContext) -> None:
         lateness=None,
     )
 
-    def process(batch: DataFrame, batch_id: int, _watermark) -> dict:
+    def process(batch: DataFrame, batch_id: int, _watermark) -> BatchResult:
         return process_inventory_events(ctx, batch, batch_id, runner.stream_id)
 
     process.__name__ = "process_inventory_events"
@@ -180,5 +180,5 @@ SPEC = JobSpec(
     run=run,
     reads=("kafka:inventory_events | stream.inventory_events",),
     writes=(BRONZE, QUARANTINE, OUTPUT, ALERTS, "ops.stream_progress"),
-    add_arguments=add_stream_arguments,
+    options_model=StreamOptions,
 )

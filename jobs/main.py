@@ -6,7 +6,7 @@ from pathlib import Path
 # spark-submit runs this file as a script: make the project importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lakecore.cli import main
+from jobs.cli import main
 
 if __name__ == "__main__":
     argv = sys.argv[1:]

@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 from lakecore.config import JobConfig, StrictModel
 from lakecore.job import JobContext, JobSpec
 from lakecore.streaming import StreamSource, publish
-from transforms.inventory_stream import to_inventory_messages
+from transforms.inventory.stream import to_inventory_messages
 
 LEDGER = "silver.inventory_events"
 

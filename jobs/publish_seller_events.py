@@ -13,12 +13,12 @@ from pydantic import Field
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from catalog.tables import TABLES
 from lakecore.config import JobConfig, StrictModel
 from lakecore.job import JobContext, JobSpec
-from lakecore.schemas import TABLES
 from lakecore.streaming import StreamSource, publish
-from transforms.seller_events import events_from_silver, to_seller_messages
-from transforms.seller_risk_facts import build_seller_orders
+from transforms.seller_risk.events import events_from_silver, to_seller_messages
+from transforms.seller_risk.facts import build_seller_orders
 
 
 class PublishParams(StrictModel):

@@ -1,7 +1,7 @@
 """seller_risk_features: silver -> gold.seller_risk_features, one row per active seller per day.
 
 `--date D` or one `--start/--end` backfill: every day of the range in one
-set-based pass (transforms.seller_risk), written with replaceWhere on the
+set-based pass (transforms.seller_risk.features), written with replaceWhere on the
 range's `as_of_date` partitions, so a re-run replaces exactly those days.
 Without a date: the latest event day in the input, never the clock.
 """
@@ -16,20 +16,20 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from lakecore.config import JobConfig, StrictModel
+from catalog.tables import TABLES
+from lakecore.config import JobConfig, model_of, to_dataclass
 from lakecore.job import JobContext, JobSpec
 from lakecore.quality import Check
-from lakecore.schemas import TABLES
-from transforms.seller_risk import (
+from transforms.common.skew import hot_keys
+from transforms.seller_risk.facts import build_seller_orders
+from transforms.seller_risk.features import (
     EPOCH,
     active_seller_days,
     build_seller_risk_features,
     build_seller_risk_table,
 )
-from transforms.seller_risk_facts import build_seller_orders
-from transforms.seller_risk_measures import RiskParams, feature_columns
-from transforms.seller_risk_scoring import ScoreRule
-from transforms.skew import hot_keys
+from transforms.seller_risk.measures import RiskParams, feature_columns
+from transforms.seller_risk.scoring import ScoreRule
 
 OUTPUT = "gold.seller_risk_features"
 RATE_COLUMN = re.compile(r"_(rate|share)_\d+d$")  # shares and rates lie in [0, 1]
@@ -41,13 +41,7 @@ NULL_WHEN_MISSING = ("after_sales",)
 OPTIONAL = EMPTY_WHEN_MISSING + NULL_WHEN_MISSING
 
 
-class ScoreRuleConfig(StrictModel):
-    weight: float = Field(gt=0)
-    low: float
-    high: float
-    support: str | None = None
-    min_support: int = Field(default=0, ge=0)
-
+class ScoreRuleConfig(model_of(ScoreRule, exclude=("feature",))):  # type: ignore[misc]
     @model_validator(mode="after")
     def _ramp(self) -> ScoreRuleConfig:
         if self.low == self.high:
@@ -55,21 +49,8 @@ class ScoreRuleConfig(StrictModel):
         return self
 
 
-class SellerRiskParams(StrictModel):
+class SellerRiskParams(model_of(RiskParams)):  # type: ignore[misc]
     feature_version: str = "seller_risk_v1"
-    windows: list[int] = Field(default_factory=lambda: [1, 7, 30], min_length=1)
-    active_days: int = Field(default=90, ge=1)
-    after_sale_delay_days: int = Field(default=14, ge=0)
-    burst_recent_days: int = Field(default=7, ge=1)
-    burst_baseline_days: int = Field(default=28, ge=1)
-    listing_days: int = Field(default=7, ge=1)
-    young_account_days: int = Field(default=7, ge=1)
-    template_min_count: int = Field(default=3, ge=2)
-    template_min_length: int = Field(default=20, ge=1)
-    price_reference_days: int = Field(default=60, ge=1)
-    price_reference_step_days: int = Field(default=7, ge=1)
-    min_category_items: int = Field(default=20, ge=2)
-    below_category_z: float = -2.0
     reason_codes: int = Field(default=3, ge=1)
     scoring: dict[str, ScoreRuleConfig] = Field(default_factory=dict, min_length=1)
 
@@ -85,12 +66,10 @@ class SellerRiskParams(StrictModel):
         return self
 
     def risk_params(self) -> RiskParams:
-        fields = set(RiskParams.__dataclass_fields__)
-        values = self.model_dump(include=fields)
-        return RiskParams(**{**values, "windows": tuple(sorted(self.windows))})
+        return to_dataclass(self, RiskParams, windows=tuple(sorted(self.windows)))
 
     def rules(self) -> list[ScoreRule]:
-        return [ScoreRule(feature=k, **v.model_dump()) for k, v in self.scoring.items()]
+        return [to_dataclass(v, ScoreRule, feature=k) for k, v in self.scoring.items()]
 
 
 class SellerRiskConfig(JobConfig):
@@ -248,7 +227,15 @@ SPEC = JobSpec(
     description="point-in-time seller risk features and score per active seller and day",
     config_model=SellerRiskConfig,
     run=run,
-    reads=tuple(f"silver.{t}" for t in REQUIRED + OPTIONAL),
+    reads=(
+        "silver.order_items",
+        "silver.orders",
+        "silver.customers",
+        "silver.reviews",
+        "silver.products",
+        "silver.sellers",
+        "silver.after_sales",
+    ),
     writes=(OUTPUT,),
     dated=True,
     default_date=default_date,

@@ -33,14 +33,15 @@ from pyspark.sql import functions as F
 from lakecore.config import JobConfig, StrictModel
 from lakecore.job import JobContext, JobSpec
 from lakecore.streaming import (
+    BatchResult,
+    StreamOptions,
     StreamRunner,
     StreamSource,
-    add_stream_arguments,
     checkpoint_root,
     require_source,
     run_stream_job,
 )
-from transforms.seller_events import (
+from transforms.seller_risk.events import (
     WINDOW_KEY,
     aggregate_windows,
     first_of_each_event,
@@ -49,8 +50,8 @@ from transforms.seller_events import (
     parse_events,
     quarantine_rows,
     with_late_reason,
+    with_spike_flag,
 )
-from transforms.seller_risk_training import build_training_set
 
 BRONZE = "bronze.seller_events"
 QUARANTINE = "quarantine.seller_events"
@@ -72,32 +73,9 @@ class SellerStreamConfig(JobConfig):
     seller_risk_stream: SellerStreamParams
 
 
-def with_spike_flag(
-    features: DataFrame, baseline: DataFrame | None, p: SellerStreamParams
-) -> DataFrame:
-    """`baseline_orders` = the seller's 30-day daily order rate from the last daily snapshot
-    strictly before the window's day, scaled to the window; `spike` when orders exceed
-    `spike_factor` x that and at least `spike_min_orders` (no baseline: min orders only)."""
-    if baseline is None:
-        expected = F.lit(None).cast("double")
-        with_base = features.withColumn("baseline_orders", expected)
-    else:
-        labels = features.withColumn("label_ts", F.col("window_start"))
-        snapshots = baseline.select("seller_id", "as_of_date", "orders_30d")
-        joined = build_training_set(labels, snapshots, lag_days=0)
-        daily = F.col("orders_30d") / 30.0
-        with_base = joined.withColumn(
-            "baseline_orders", daily * F.col("window_minutes") / 1440.0
-        ).drop("label_ts", "feature_as_of_date", "orders_30d")
-    over_baseline = F.coalesce(
-        F.col("orders") > p.spike_factor * F.col("baseline_orders"), F.lit(True)
-    )
-    return with_base.withColumn("spike", (F.col("orders") >= p.spike_min_orders) & over_baseline)
-
-
 def process_seller_events(
     ctx: JobContext, batch: DataFrame, batch_id: int, watermark, stream_id: str
-) -> dict:
+) -> BatchResult:
     """One micro-batch, idempotent per (stream, batch id); returns the batch's counts.
 
     read = written + duplicates + quarantined. A duplicate is a valid event whose id
@@ -151,17 +129,19 @@ def process_seller_events(
                 F.broadcast(touched), on=list(WINDOW_KEY), how="left_semi"
             )
             baseline = lake.read(BASELINE) if lake.exists(BASELINE) else None
-            features = with_spike_flag(aggregate_windows(affected), baseline, p)
+            features = with_spike_flag(
+                aggregate_windows(affected), baseline, p.spike_factor, p.spike_min_orders
+            )
             lake.merge(features, OUTPUT, keys=list(WINDOW_KEY), count_rows=False)
         valid.unpersist()
-        return {
-            "read": counts["read"],
-            "written": written,
-            "duplicates": counts["valid"] - written,
-            "late": counts["late"],
-            "quarantined": counts["quarantined"],
-            "max_event_ts": counts["max_event_ts"],
-        }
+        return BatchResult(
+            read=counts["read"],
+            written=written,
+            duplicates=counts["valid"] - written,
+            late=counts["late"],
+            quarantined=counts["quarantined"],
+            max_event_ts=counts["max_event_ts"],
+        )
     finally:
         events.unpersist()
 
@@ -186,12 +166,12 @@ def run(ctx: JobContext) -> None:
         lateness=timedelta(minutes=p.allowed_lateness_minutes),
     )
 
-    def process(batch: DataFrame, batch_id: int, watermark) -> dict:
+    def process(batch: DataFrame, batch_id: int, watermark) -> BatchResult:
         return process_seller_events(ctx, batch, batch_id, watermark, runner.stream_id)
 
     process.__name__ = "process_seller_events"
     totals = run_stream_job(ctx, runner, process, p, (BRONZE, QUARANTINE, OUTPUT))
-    ctx.run.extra["late"] = totals["late"]
+    ctx.run.extra["late"] = totals.late
 
 
 SPEC = JobSpec(
@@ -201,5 +181,5 @@ SPEC = JobSpec(
     run=run,
     reads=("kafka:seller_events | stream.seller_events", BASELINE),
     writes=(BRONZE, QUARANTINE, OUTPUT, "ops.stream_progress"),
-    add_arguments=add_stream_arguments,
+    options_model=StreamOptions,
 )

@@ -1,7 +1,7 @@
 """walmart_inventory: real Walmart weekly sales -> an inventory ledger and simulated counts.
 
 Reads silver.store_sales (and silver.locations for the store format) as loaded by
-`ingest --source walmart` + `conform`, and writes, with transforms.inventory_walmart:
+`ingest --source walmart` + `conform`, and writes, with transforms.inventory.walmart:
 
 - silver.items             one item per department (ABC by real sales value)
 - silver.inventory_events  SALE / RETURN (negative weekly sales) from the real data,
@@ -16,16 +16,14 @@ Then `inventory_reconciliation` runs on it; see README "Inventory reconciliation
 
 from __future__ import annotations
 
-from dataclasses import fields
-
 from pydantic import Field
 from pyspark import StorageLevel
 from pyspark.sql import functions as F
 
-from lakecore.config import JobConfig, StrictModel
+from catalog.tables import TABLES
+from lakecore.config import JobConfig, model_of, to_dataclass
 from lakecore.job import JobContext, JobSpec
-from lakecore.schemas import TABLES
-from transforms.inventory_walmart import (
+from transforms.inventory.walmart import (
     ID_PREFIX,
     SKU_PREFIX,
     ShrinkSimParams,
@@ -37,32 +35,15 @@ from transforms.inventory_walmart import (
     with_units,
 )
 
-_D = ShrinkSimParams()
-Share = Field(ge=0, le=1)
 TRUTH = "truth.walmart_shrink"
 
 
-class WalmartInventoryParams(StrictModel):
-    seed: int = _D.seed
+class WalmartInventoryParams(model_of(ShrinkSimParams, exclude=("anchor",))):  # type: ignore[misc]
     # Use only the first `weeks` weeks of the data (all 143 when null): a fast subset.
     weeks: int | None = Field(default=None, ge=1)
-    unit_price: float = Field(default=_D.unit_price, gt=0)
-    cost_ratio: float = Field(default=_D.cost_ratio, gt=0, le=1)
-    cover_weeks: int = Field(default=_D.cover_weeks, ge=1)
-    count_every_weeks: int = Field(default=_D.count_every_weeks, ge=1)
-    shrink_rate: float = Field(default=_D.shrink_rate, ge=0, le=1)
-    dept_spread: float = Field(default=_D.dept_spread, ge=0)
-    incident_probability: float = Field(default=_D.incident_probability, ge=0, le=1)
-    incident_share: float = Field(default=_D.incident_share, ge=0)
-    abc_a_share: float = Field(default=_D.abc_a_share, gt=0, le=1)
-    abc_b_share: float = Field(default=_D.abc_b_share, gt=0, le=1)
-    rfid_store_formats: list[str] = Field(default_factory=lambda: list(_D.rfid_store_formats))
 
     def sim_params(self) -> ShrinkSimParams:
-        values = {
-            f.name: getattr(self, f.name) for f in fields(ShrinkSimParams) if hasattr(self, f.name)
-        }
-        return ShrinkSimParams(**{**values, "rfid_store_formats": tuple(self.rfid_store_formats)})
+        return to_dataclass(self, ShrinkSimParams)
 
 
 class WalmartInventoryConfig(JobConfig):

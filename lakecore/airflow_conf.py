@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ConfigDict
 
 from lakecore.config import PROJECT_ROOT, JobConfig, load_run_config
+from lakecore.jobmeta import JobMeta, read_job_meta
 from lakecore.spark_conf import DELTA_CONF, job_sql_conf, job_static_conf, platform_jars
 
 # The Airflow connection that says where Spark runs (its host is the master:
@@ -112,22 +113,44 @@ def table_asset(table: str) -> Any:
     return Asset(name=table, uri=table_uri(table), group="lakehouse")
 
 
+def tables_arg(args: tuple[str, ...]) -> tuple[str, ...]:
+    """The tables named by a task's `--tables a,b` (or `--tables=a,b`)."""
+    for i, arg in enumerate(args):
+        if arg == "--tables" and i + 1 < len(args):
+            return tuple(t for t in args[i + 1].split(",") if t)
+        if arg.startswith("--tables="):
+            return tuple(t for t in arg.split("=", 1)[1].split(",") if t)
+    return ()
+
+
+def task_outlets(meta: JobMeta, args: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The tables a task publishes: its job's declared writes, `<table>` patterns
+    expanded with the task's `--tables`."""
+    return meta.tables_written(tables_arg(args))
+
+
+def silver_inputs(*jobs: str) -> str:
+    """`--tables` for a conform that feeds `jobs`: the silver tables they declare they read."""
+    tables = [t for job in jobs for t in read_job_meta(job).silver_reads()]
+    return ",".join(dict.fromkeys(tables))
+
+
 def spark_job(
     job: str,
     *,
-    dated: bool,
     args: tuple[str, ...] = (),
     date_template: str = "{{ ds }}",
-    outlets: tuple[str, ...] = (),
     task_id: str | None = None,
     **operator_kw: Any,
 ) -> Any:
-    """One SparkSubmitOperator running one platform job; `outlets` are the tables it publishes."""
+    """One SparkSubmitOperator running one platform job. Whether it takes `--date` and
+    the tables it publishes (its outlets) come from the job's own SPEC (lakecore.jobmeta)."""
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
+    meta = read_job_meta(job)
     return SparkSubmitOperator(
         task_id=task_id or job,
-        outlets=[table_asset(t) for t in outlets],
-        **submit_kwargs(job, dated=dated, args=args, date_template=date_template),
+        outlets=[table_asset(t) for t in task_outlets(meta, args)],
+        **submit_kwargs(job, dated=meta.dated, args=args, date_template=date_template),
         **operator_kw,
     )

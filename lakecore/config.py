@@ -15,10 +15,13 @@ env.lakehouse.root=` still wins). Empty means unset.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
+import typing
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -28,8 +31,10 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     StringConstraints,
     ValidationError,
+    create_model,
     model_validator,
 )
 
@@ -43,6 +48,63 @@ class ConfigError(Exception):
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+D = TypeVar("D")
+
+# Constraints a transform's parameter dataclass may declare in a field's metadata
+# (`field(default=90, metadata={"ge": 1})`): pydantic's own names.
+FIELD_CONSTRAINTS = ("gt", "ge", "lt", "le", "min_length", "max_length")
+
+
+def model_of(dc: type, *, exclude: tuple[str, ...] = ()) -> type[StrictModel]:
+    """A strict config model with the fields, defaults and constraints of a transform's
+    parameter dataclass, so each default is written once (in the dataclass).
+
+    `tuple[X, ...]` fields become `list[X]` (YAML has lists); subclass the result to
+    add job-level fields and cross-field validators, and build the dataclass back with
+    `to_dataclass`.
+    """
+    hints = typing.get_type_hints(dc)
+    fields: dict[str, Any] = {}
+    for f in dataclasses.fields(dc):
+        if f.name in exclude:
+            continue
+        kind = hints[f.name]
+        default = f.default
+        if typing.get_origin(kind) is tuple:
+            (item, *_rest) = typing.get_args(kind)
+            kind = list[item]  # type: ignore[valid-type]
+            if default is not dataclasses.MISSING:
+                frozen_default = tuple(default)
+                default = dataclasses.MISSING
+                factory: Any = lambda d=frozen_default: list(d)  # noqa: E731
+            else:
+                factory = dataclasses.MISSING
+        else:
+            factory = f.default_factory
+        if kind is date:  # YAML gives a date, a string through --set: both parse
+            kind = Annotated[date, Strict(False)]
+        constraints = {k: v for k, v in f.metadata.items() if k in FIELD_CONSTRAINTS}
+        if default is not dataclasses.MISSING:
+            info = Field(default=default, **constraints)
+        elif factory is not dataclasses.MISSING:
+            info = Field(default_factory=factory, **constraints)
+        else:
+            info = Field(**constraints)
+        fields[f.name] = (kind, info)
+    model = create_model(f"{dc.__name__}Config", __base__=StrictModel, **fields)
+    model.__doc__ = dc.__doc__
+    return model
+
+
+def to_dataclass(model: BaseModel, dc: type[D], **values: Any) -> D:
+    """The transform's dataclass from a config model built by `model_of` (lists back to
+    tuples); `values` fill or replace fields."""
+    names = {f.name for f in dataclasses.fields(dc)}
+    data = {k: v for k, v in model.model_dump().items() if k in names}
+    data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    return dc(**{**data, **values})
 
 
 # --------------------------------------------------------------------------- platform
@@ -167,7 +229,7 @@ class SparkJobConfig(StrictModel):
 
 
 class SkewConfig(StrictModel):
-    """Salting of hot keys in aggregations AQE cannot split (transforms/skew.py).
+    """Salting of hot keys in aggregations AQE cannot split (transforms/common/skew.py).
 
     A key holding >= hot_key_share of a sample (sample_fraction of the rows) is
     aggregated in salt_buckets pieces first; off unless `enabled`.

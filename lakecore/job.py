@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -12,19 +11,46 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from pyspark import StorageLevel, inheritable_thread_target
 from pyspark.sql import DataFrame, SparkSession
 
 from lakecore.config import JobConfig, RunConfig
 from lakecore.io import Lakehouse
+from lakecore.jobmeta import META_FIELDS, JobMeta
 from lakecore.quality import Check, GateResult, enforce, run_gate
 from lakecore.runs import JobRun
 
 DESCRIPTION = "spark.job.description"
 
 
+class RunOptions(BaseModel):
+    """The command-line options every job takes. A job with options of its own declares a
+    subclass (its fields become `--flags`: name, type, default and `description`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    env: str | None = None
+    overrides: tuple[str, ...] = ()
+    conf_dir: str | None = None
+    verbose: bool = False
+    # Dated jobs only: one logical date, or a backfill range (YYYY-MM-DD, checked by
+    # lakecore.runner.resolve_dates).
+    date: str | None = None
+    start: str | None = None
+    end: str | None = None
+
+    @classmethod
+    def own_fields(cls) -> dict[str, Any]:
+        """The fields a job's options add to the common ones."""
+        return {k: v for k, v in cls.model_fields.items() if k not in RunOptions.model_fields}
+
+
 @dataclass(frozen=True)
 class JobSpec:
+    """A job: its metadata (read statically by the scheduler, see lakecore.jobmeta),
+    its config model, its options model and its run function."""
+
     name: str
     description: str
     config_model: type[JobConfig]
@@ -34,8 +60,12 @@ class JobSpec:
     dated: bool = False
     # Latest logical date present in the job's input (never the wall clock).
     default_date: Callable[[JobContext], date] | None = None
-    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    options_model: type[RunOptions] = RunOptions
     in_demo: bool = True
+
+    @property
+    def meta(self) -> JobMeta:
+        return JobMeta(**{f: getattr(self, f) for f in META_FIELDS})
 
 
 @dataclass
@@ -45,7 +75,7 @@ class JobContext:
     spark: SparkSession
     lake: Lakehouse
     run: JobRun
-    args: argparse.Namespace
+    options: RunOptions = field(default_factory=RunOptions)
     start: date | None = None
     end: date | None = None
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("jobs"))

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Mapping
+from typing import Protocol
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
-
-from lakecore.sources import SourceTable
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,19 @@ FORMATS = {
     ".user": "csv",
 }
 CORRUPT = "_corrupt_record"
+
+
+class LandingSpec(Protocol):
+    """What reading one table's landing files needs (`catalog.sources.SourceTable` is one)."""
+
+    @property
+    def table(self) -> str: ...
+    @property
+    def files(self) -> tuple[str, ...]: ...  # glob patterns relative to the source folder
+    @property
+    def raw_columns(self) -> tuple[str, ...]: ...  # CSV/TSV columns by position
+    @property
+    def csv_options(self) -> Mapping[str, str]: ...
 
 
 class LandingError(Exception):
@@ -73,7 +86,7 @@ def _csv_header(spark: SparkSession, path: str, options: dict[str, str]) -> list
     return [c.strip().strip('"').lstrip("\ufeff") for c in first[0].split(sep)]
 
 
-def _read_csv(spark: SparkSession, files: list[str], st: SourceTable) -> DataFrame:
+def _read_csv(spark: SparkSession, files: list[str], st: LandingSpec) -> DataFrame:
     options = {"header": "true", "mode": "PERMISSIVE", "multiLine": "false", **st.csv_options}
     columns = list(st.raw_columns) or _csv_header(spark, files[0], options)
     schema = T.StructType(
@@ -109,7 +122,7 @@ def _read_parquet(spark: SparkSession, files: list[str]) -> DataFrame:
 
 
 def read_source_table(
-    spark: SparkSession, folder: str, st: SourceTable, canonical_columns: list[str]
+    spark: SparkSession, folder: str, st: LandingSpec, canonical_columns: list[str]
 ) -> DataFrame:
     """All landing rows of one source table, raw, with lineage columns."""
     files = list_files(spark, folder, st.files)

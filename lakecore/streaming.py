@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -36,6 +37,7 @@ from pyspark.sql import types as T
 
 from lakecore.config import StrictModel
 from lakecore.io import Lakehouse
+from lakecore.job import RunOptions
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,33 @@ class PhaseTimer:
 
     def __str__(self) -> str:
         return ", ".join(f"{k} {v:.1f}s" for k, v in self.seconds.items())
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a stream job's `process(batch, batch_id, watermark)` returns: the batch's counts
+    (read = written + duplicates + quarantined; `late` is part of quarantined), the newest
+    valid event time (moves the watermark) and the time per phase, if measured."""
+
+    read: int = 0
+    written: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    late: int = 0
+    max_event_ts: datetime | None = None
+    phases: PhaseTimer | None = None
+
+    def __add__(self, other: BatchResult) -> BatchResult:
+        """Two batches' counts added up (a query's totals); the later event time."""
+        times = [t for t in (self.max_event_ts, other.max_event_ts) if t is not None]
+        return BatchResult(
+            read=self.read + other.read,
+            written=self.written + other.written,
+            duplicates=self.duplicates + other.duplicates,
+            quarantined=self.quarantined + other.quarantined,
+            late=self.late + other.late,
+            max_event_ts=max(times) if times else None,
+        )
 
 
 class CheckpointMismatchError(RuntimeError):
@@ -172,7 +201,7 @@ class StreamRunner:
         # foreachBatch runs on a py4j callback thread, the lag monitor on the caller's:
         # one writer at a time on ops.stream_progress (no conflicting Delta commits).
         self._progress_lock = threading.Lock()
-        self.totals = {"read": 0, "written": 0, "duplicates": 0, "quarantined": 0, "late": 0}
+        self.totals = BatchResult()
         self.query_id: str | None = None
         self._started = threading.Event()
         # The last batch this process ran and the watermark it stored: the next batch's
@@ -235,15 +264,15 @@ class StreamRunner:
         df = self.spark.createDataFrame([row], PROGRESS_SCHEMA)
         self.lake.append_once(df, PROGRESS, f"{self.job}:{self.stream_id}", values["batch_id"])
 
-    def _batch(self, process: Callable[..., dict[str, Any]]) -> Callable[[DataFrame, int], None]:
+    def _batch(self, process: Callable[..., BatchResult]) -> Callable[[DataFrame, int], None]:
         def run_batch(batch: DataFrame, batch_id: int) -> None:
             if not self._started.wait(300):
                 raise RuntimeError(f"{self.job}: the query id never became known")
             t0 = time.monotonic()
             previous = self.watermark_before(batch_id)
             wm = None if previous is None else F.lit(previous).cast("timestamp")
-            counts = process(batch, batch_id, wm)
-            latest_event = counts.get("max_event_ts")
+            counts: BatchResult = process(batch, batch_id, wm)
+            latest_event = counts.max_event_ts
             watermark = previous
             if latest_event is not None and self.lateness is not None:
                 candidate = latest_event - self.lateness
@@ -255,32 +284,31 @@ class StreamRunner:
                         "source_id": self.source.source_id,
                         "batch_id": batch_id,
                         "processed_at": datetime.now(),
-                        "rows_read": counts["read"],
-                        "rows_written": counts["written"],
-                        "rows_duplicate": counts["duplicates"],
-                        "rows_quarantined": counts["quarantined"],
-                        "rows_late": counts["late"],
+                        "rows_read": counts.read,
+                        "rows_written": counts.written,
+                        "rows_duplicate": counts.duplicates,
+                        "rows_quarantined": counts.quarantined,
+                        "rows_late": counts.late,
                         "watermark": watermark,
                         "batch_seconds": round(time.monotonic() - t0, 3),
                         "query_id": self.query_id,
                     }
                 )
             self._watermarks = {batch_id: watermark}
-            for key in self.totals:
-                self.totals[key] += int(counts[key])
+            self.totals = self.totals + counts
             log.info(
                 "%s batch %d: read %d, written %d, duplicates %d, quarantined %d (late %d), "
                 "watermark %s, %.1fs%s",
                 self.job,
                 batch_id,
-                counts["read"],
-                counts["written"],
-                counts["duplicates"],
-                counts["quarantined"],
-                counts["late"],
+                counts.read,
+                counts.written,
+                counts.duplicates,
+                counts.quarantined,
+                counts.late,
                 watermark,
                 time.monotonic() - t0,
-                f" ({counts['phases']})" if counts.get("phases") else "",
+                f" ({counts.phases})" if counts.phases else "",
             )
 
         run_batch.__name__ = getattr(process, "__name__", "process_batch")
@@ -311,11 +339,11 @@ class StreamRunner:
     # ------------------------------------------------------------------ running
     def run(
         self,
-        process: Callable[..., dict[str, Any]],
+        process: Callable[..., BatchResult],
         trigger: Literal["available_now", "processing_time"],
         processing_time: str = "10 seconds",
         timeout: float | None = None,
-    ) -> dict[str, int]:
+    ) -> BatchResult:
         """Start the query; AvailableNow returns when the backlog is done, processing time
         runs until `timeout` seconds (None: until the process is stopped)."""
         self.check_checkpoint()
@@ -345,7 +373,7 @@ class StreamRunner:
             query.awaitTermination()  # raises the query's error, if any
         finally:
             self._record_new_progress(query, seen)
-        return dict(self.totals)
+        return self.totals
 
     def _record_new_progress(self, query, seen: set[int]) -> None:
         for progress in query.recentProgress:
@@ -384,13 +412,13 @@ def publish(lake: Lakehouse, messages: DataFrame, target: StreamSource) -> int:
     return rows
 
 
-def add_stream_arguments(parser) -> None:
+class StreamOptions(RunOptions):
     """The stream jobs' own CLI option: `--timeout` for processing-time runs."""
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=None,
-        help="processing-time trigger only: stop after this many seconds (default: run until killed)",
+
+    timeout: float | None = Field(
+        None,
+        description="processing-time trigger only: stop after this many seconds "
+        "(default: run until killed)",
     )
 
 
@@ -405,15 +433,15 @@ def require_source(lake: Lakehouse, source: StreamSource, job: str, publisher: s
 
 def run_stream_job(
     ctx, runner: StreamRunner, process, params, tables: tuple[str, str, str]
-) -> dict:
+) -> BatchResult:
     """Run a stream job's query under one logged step and record its totals in the run:
     `tables` = (bronze, quarantine, output); `params` has source, trigger, processing_time."""
     bronze, quarantine, output = tables
     with ctx.step(f"stream {params.source.source_id} -> {output} ({params.trigger})"):
         totals = runner.run(
-            process, params.trigger, params.processing_time, getattr(ctx.args, "timeout", None)
+            process, params.trigger, params.processing_time, getattr(ctx.options, "timeout", None)
         )
-    ctx.run.add(bronze, read=totals["read"] - totals["quarantined"], written=totals["written"])
-    ctx.run.add(quarantine, quarantined=totals["quarantined"])
-    ctx.run.extra["duplicates"] = totals["duplicates"]
+    ctx.run.add(bronze, read=totals.read - totals.quarantined, written=totals.written)
+    ctx.run.add(quarantine, quarantined=totals.quarantined)
+    ctx.run.extra["duplicates"] = totals.duplicates
     return totals

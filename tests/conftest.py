@@ -9,10 +9,10 @@ import pytest
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakecore.cli import main as cli_main
+from catalog.tables import TABLES
+from jobs.cli import main as cli_main
 from lakecore.config import JobConfig, load_run_config
 from lakecore.io import Lakehouse
-from lakecore.schemas import TABLES
 from lakecore.session import get_spark
 
 
@@ -119,7 +119,7 @@ def olist_lake(spark, shared_data, tmp_path_factory) -> Lakehouse:
 @pytest.fixture(scope="session")
 def kafka(tmp_path_factory):
     """A real Kafka broker (KRaft, one node) on 127.0.0.1 for the tests that stream."""
-    from lakecore.kafka_broker import KafkaBroker
+    from devtools.kafka_broker import KafkaBroker
 
     broker = KafkaBroker(tmp_path_factory.mktemp("kafka"))
     broker.start(owner_pid=os.getpid())

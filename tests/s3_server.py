@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from lakecore.kafka_broker import free_port
+from devtools.kafka_broker import free_port
 
 
 @contextmanager

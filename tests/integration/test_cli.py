@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from lakecore.cli import main as cli_main
+from jobs.cli import main as cli_main
 from lakecore.io import Lakehouse
 from tests.conftest import run_cli
 
@@ -22,8 +22,8 @@ def test_list_names_jobs_and_tables(capsys):
 
 
 def test_demo_summary_is_on_unless_turned_off():
-    from jobs import registry
-    from lakecore.cli import build_parser
+    from jobs.cli import build_parser
+    from jobs.registry import registry
 
     parser = build_parser(registry())
     assert parser.parse_args(["demo"]).summary is True

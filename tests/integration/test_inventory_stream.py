@@ -25,8 +25,8 @@ import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
+from catalog.tables import ON_HAND_SIGN, RESERVED_SIGN
 from lakecore.io import Lakehouse
-from lakecore.schemas import ON_HAND_SIGN, RESERVED_SIGN
 from tests.conftest import run_cli
 from tests.stream_helpers import (
     assert_killed_mid_batch,
@@ -35,7 +35,7 @@ from tests.stream_helpers import (
     produce,
     run_until_killed,
 )
-from transforms.inventory_stream import to_inventory_messages
+from transforms.inventory.stream import to_inventory_messages
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from transforms.inventory_stream import BOOK_COLUMNS, current_book
+from transforms.inventory.stream import BOOK_COLUMNS, current_book
 
 pytestmark = pytest.mark.integration
 

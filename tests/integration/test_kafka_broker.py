@@ -8,7 +8,7 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from lakecore.kafka_broker import KafkaBroker, KafkaBrokerError
+from devtools.kafka_broker import KafkaBroker, KafkaBrokerError
 
 pytestmark = pytest.mark.integration
 

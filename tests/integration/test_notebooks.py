@@ -7,7 +7,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
-from lakecore.notebooks import NOTEBOOKS_DIR, execute, missing_tables, required_tables
+from devtools.notebooks import NOTEBOOKS_DIR, execute, missing_tables, required_tables
 
 pytestmark = pytest.mark.integration
 

@@ -20,11 +20,11 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from jobs.seller_risk_stream import SellerStreamParams, with_spike_flag
+from jobs.seller_risk_stream import SellerStreamParams
 from lakecore.io import Lakehouse
 from tests.conftest import run_cli
 from tests.stream_helpers import child_command, kafka_sets, produce, run_until_killed
-from transforms.seller_events import EVENT_SCHEMA, window_features
+from transforms.seller_risk.events import EVENT_SCHEMA, window_features, with_spike_flag
 
 pytestmark = pytest.mark.integration
 
@@ -109,7 +109,10 @@ def test_killed_twice_mid_batch_then_resumed_loses_and_duplicates_nothing(spark,
 
     params = SellerStreamParams()
     expected = with_spike_flag(
-        window_features(expected_events, params.window_minutes), None, params
+        window_features(expected_events, params.window_minutes),
+        None,
+        params.spike_factor,
+        params.spike_min_orders,
     )
     gold = lake.read("gold.seller_risk_realtime")
     assert_df_equality(

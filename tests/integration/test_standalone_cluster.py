@@ -24,9 +24,9 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.find_spark_home import _find_spark_home
 
+from devtools.kafka_broker import free_port
 from lakecore.config import PROJECT_ROOT
 from lakecore.io import Lakehouse
-from lakecore.kafka_broker import free_port
 from tests.conftest import TEST_JOB_OVERRIDES, run_cli
 from tests.integration.test_seller_risk_job import silver_tables, write_silver
 

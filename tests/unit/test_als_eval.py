@@ -6,7 +6,11 @@ import math
 
 import pytest
 
-from transforms.als_eval import per_user_metrics, ranking_metrics, split_stratified
+from transforms.recommendations.evaluation import (
+    per_user_metrics,
+    ranking_metrics,
+    split_stratified,
+)
 
 PAIRS = "user_id string, item_id string"
 RECS = "user_id string, item_id string, rank int"

@@ -8,7 +8,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from tests.conftest import silver
-from transforms.als_feedback import (
+from transforms.recommendations.feedback import (
     aggregate_confidence,
     new_id_rows,
     with_bm25,

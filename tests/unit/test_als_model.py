@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from transforms.als_model import AlsParams, evaluate, fit_als
+from transforms.recommendations.model import AlsParams, evaluate, fit_als
 
 PARAMS = AlsParams(rank=2, reg_param=0.1, alpha=1.0, max_iter=4, num_user_blocks=1,
                    num_item_blocks=1, checkpoint_interval=2, seed=42)  # fmt: skip

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from pyspark.sql import functions as F
 
-from transforms.als_outputs import out_of_stock, popular_items
-from transforms.als_topn import recommend_top_n, similar_top_k
+from transforms.recommendations.outputs import out_of_stock, popular_items
+from transforms.recommendations.topn import recommend_top_n, similar_top_k
 
 ITEMS = np.array([10, 11, 12, 13])
 VECTORS = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]], dtype=np.float32)

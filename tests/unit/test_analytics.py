@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from pyspark.sql import types as T
 
-from lakecore import analytics as A
+from notebooks import analytics as A
 
 D1, D2 = date(2025, 6, 1), date(2025, 6, 2)
 

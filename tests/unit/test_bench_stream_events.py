@@ -11,8 +11,8 @@ import random
 from collections import Counter
 
 from benchmarks.bench_stream import JOBS, MOVES, SELLER_EVENTS
-from transforms.inventory_stream import parse_inventory_messages
-from transforms.seller_events import parse_events
+from transforms.inventory.stream import parse_inventory_messages
+from transforms.seller_risk.events import parse_events
 
 RAW = "key binary, value binary, topic string, partition int, offset long, timestamp timestamp"
 PARSERS = {"inventory_stream": parse_inventory_messages, "seller_risk_stream": parse_events}

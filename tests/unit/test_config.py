@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import shutil
 from datetime import date
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from jobs.cli import main as cli_main
 from jobs.ingest import IngestConfig
-from lakecore.cli import UsageError, resolve_dates
-from lakecore.cli import main as cli_main
 from lakecore.config import PROJECT_ROOT, ConfigError, JobConfig, load_run_config
-from lakecore.job import JobSpec
+from lakecore.job import JobSpec, RunOptions
+from lakecore.runner import UsageError, resolve_dates
 
 
 @pytest.fixture
@@ -144,8 +144,8 @@ def _spec(dated: bool) -> JobSpec:
     )
 
 
-def _ns(**kw) -> argparse.Namespace:
-    return argparse.Namespace(**{"date": None, "start": None, "end": None, **kw})
+def _ns(**kw) -> RunOptions:
+    return RunOptions(**kw)
 
 
 def test_resolve_dates_single_and_range():
@@ -259,3 +259,24 @@ def test_a_short_vacuum_retention_needs_to_be_allowed(conf_dir):
             overrides=["maintain_tables.tables=[gold]"],
             conf_dir=conf_dir,
         )
+
+
+def test_model_of_takes_defaults_and_bounds_from_the_dataclass():
+    import dataclasses as dc
+
+    from lakecore.config import model_of, to_dataclass
+
+    @dc.dataclass(frozen=True)
+    class Params:
+        windows: tuple[int, ...] = dc.field(default=(1, 7), metadata={"min_length": 1})
+        days: int = dc.field(default=90, metadata={"ge": 1})
+        when: date = date(2025, 1, 1)
+        rate: float = 0.5
+
+    Model = model_of(Params)
+    assert to_dataclass(Model(), Params) == Params()  # the dataclass's defaults, once
+    got = Model(windows=[30, 1], days=3, when="2025-02-01")  # YAML lists, --set strings
+    assert to_dataclass(got, Params, rate=0.25) == Params((30, 1), 3, date(2025, 2, 1), 0.25)
+    for bad in ({"days": 0}, {"windows": []}, {"days": 1.5}, {"other": 1}):
+        with pytest.raises(ValidationError):
+            Model(**bad)

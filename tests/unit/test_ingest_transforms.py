@@ -9,8 +9,8 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from lakecore.schemas import TableSchema
-from transforms.ingest import (
+from catalog.tables import TableSchema
+from transforms.common.ingest import (
     parse_value,
     select_clean,
     select_quarantine,

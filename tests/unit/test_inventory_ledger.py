@@ -7,7 +7,7 @@ import datetime as dt
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from transforms.inventory_ledger import (
+from transforms.inventory.ledger import (
     dedup_events,
     rejected_events,
     replay_events,

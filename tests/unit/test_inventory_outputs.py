@@ -8,8 +8,8 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from transforms.inventory_accuracy import build_accuracy
-from transforms.inventory_outputs import (
+from transforms.inventory.accuracy import build_accuracy
+from transforms.inventory.outputs import (
     build_adjustments,
     build_alerts,
     build_discrepancies,

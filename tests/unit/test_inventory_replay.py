@@ -6,8 +6,8 @@ import datetime as dt
 
 from chispa import assert_df_equality
 
-from transforms.inventory_outputs import SNAPSHOT_SCHEMA
-from transforms.inventory_replay import late_starts, reconcile
+from transforms.inventory.outputs import SNAPSHOT_SCHEMA
+from transforms.inventory.replay import late_starts, reconcile
 
 T0 = dt.datetime(2025, 6, 1)
 EVENTS = (

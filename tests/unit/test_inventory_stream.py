@@ -7,7 +7,7 @@ import json
 
 from chispa import assert_df_equality
 
-from transforms.inventory_stream import (
+from transforms.inventory.stream import (
     book_changes,
     current_book,
     first_deliveries,

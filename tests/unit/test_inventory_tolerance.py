@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from chispa import assert_df_equality
 
-from transforms.inventory_tolerance import Tolerance, status, tolerance_units, with_tolerance
+from transforms.inventory.tolerance import Tolerance, status, tolerance_units, with_tolerance
 
-TOLERANCES = {"A": Tolerance.of(0.01, 1), "B": Tolerance.of(0.03, 1), "C": Tolerance.of(0.05, 2)}
+TOLERANCES = {"A": Tolerance(0.01, 1), "B": Tolerance(0.03, 1), "C": Tolerance(0.05, 2)}
 
 
 def test_tolerance_of_config_in_basis_points():
-    assert {"A": Tolerance(100, 1), "B": Tolerance(300, 1), "C": Tolerance(500, 2)} == TOLERANCES
+    assert {k: t.basis_points for k, t in TOLERANCES.items()} == {"A": 100, "B": 300, "C": 500}
+    assert Tolerance(0.0001, 0).basis_points == 1 and Tolerance(0.07, 0).basis_points == 700
 
 
 def test_classification_at_the_boundaries(spark):

@@ -7,7 +7,7 @@ import datetime as dt
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from transforms.inventory_walmart import (
+from transforms.inventory.walmart import (
     ShrinkSimParams,
     build_counts,
     build_items,

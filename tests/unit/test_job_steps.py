@@ -13,7 +13,7 @@ from lakecore.job import JobContext, JobSpec
 
 def context() -> JobContext:
     spec = JobSpec(name="t", description="", config_model=JobConfig, run=lambda c: None)
-    return JobContext(spec=spec, cfg=None, spark=None, lake=None, run=None, args=None)
+    return JobContext(spec=spec, cfg=None, spark=None, lake=None, run=None)
 
 
 def test_every_step_runs_two_at_a_time(caplog):

@@ -3,7 +3,7 @@
 import base64
 import uuid
 
-from lakecore import kafka_broker
+from devtools import kafka_broker
 
 
 def test_cluster_id_never_starts_with_a_dash(monkeypatch):

@@ -7,7 +7,7 @@ import ast
 import nbformat
 import pytest
 
-from lakecore.notebooks import notebooks, required_tables
+from devtools.notebooks import notebooks, required_tables
 
 NOTEBOOKS = notebooks()
 
@@ -43,7 +43,7 @@ def test_reads_through_the_package_and_defines_nothing(path):
         for n in ast.walk(tree)
         if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
     ]
-    assert defined == [], f"{path.name} defines {defined}: move it to lakecore/analytics.py"
+    assert defined == [], f"{path.name} defines {defined}: move it to notebooks/analytics.py"
     assert "A.open_lake(" in code  # the package's session factory and lake reader
     imports = {
         node.module if isinstance(node, ast.ImportFrom) else alias.name

@@ -9,7 +9,7 @@ from decimal import Decimal
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from transforms.seller_events import (
+from transforms.seller_risk.events import (
     aggregate_windows,
     first_of_each_event,
     in_windows,

@@ -9,7 +9,7 @@ from chispa import assert_df_equality
 from pyspark.sql import types as T
 
 from tests.conftest import silver
-from transforms.seller_risk_facts import (
+from transforms.seller_risk.facts import (
     build_case_facts,
     build_review_facts,
     build_seller_orders,

@@ -17,9 +17,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from tests.conftest import silver
-from transforms.seller_risk import build_seller_risk_features
-from transforms.seller_risk_facts import build_seller_orders
-from transforms.seller_risk_measures import RiskParams
+from transforms.seller_risk.facts import build_seller_orders
+from transforms.seller_risk.features import build_seller_risk_features
+from transforms.seller_risk.measures import RiskParams
 
 D = date(2025, 6, 30)
 

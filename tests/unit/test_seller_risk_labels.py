@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from chispa import assert_df_equality
 
-from transforms.seller_risk_facts import build_seller_orders
-from transforms.seller_risk_labels import next_window_outcomes, roc_auc
+from transforms.seller_risk.facts import build_seller_orders
+from transforms.seller_risk.labels import next_window_outcomes, roc_auc
 
 D = dt.date(2025, 6, 10)
 ITEMS = "order_id string, order_item_id int, product_id string, seller_id string, shipping_limit_at timestamp, price double, freight_value double"

@@ -13,9 +13,9 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from tests.conftest import silver
-from transforms.seller_risk import build_seller_risk_features
-from transforms.seller_risk_facts import build_seller_orders
-from transforms.seller_risk_measures import RiskParams
+from transforms.seller_risk.facts import build_seller_orders
+from transforms.seller_risk.features import build_seller_risk_features
+from transforms.seller_risk.measures import RiskParams
 
 D, NEXT = date(2025, 6, 30), date(2025, 7, 1)
 AFTER = "2025-07-01 00:00:00"  # the first instant after D

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chispa import assert_approx_df_equality, assert_df_equality
 
-from transforms.seller_risk_windowed import category_price_reference, with_price_z
+from transforms.seller_risk.windowed import category_price_reference, with_price_z
 
 
 def _prices(spark, rows):

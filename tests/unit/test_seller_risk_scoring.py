@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 
 from jobs.seller_risk_features import SellerRiskConfig
 from lakecore.config import PROJECT_ROOT, ConfigError, load_run_config
-from transforms.seller_risk_scoring import ScoreRule, with_risk_score
+from transforms.seller_risk.scoring import ScoreRule, with_risk_score
 
 RULES = [
     ScoreRule("a", weight=2.0, low=0.0, high=1.0),

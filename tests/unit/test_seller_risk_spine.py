@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chispa import assert_df_equality
 
-from transforms.seller_risk_spine import Rolling, build_active_spine, trailing, with_rolling
+from transforms.seller_risk.spine import Rolling, build_active_spine, trailing, with_rolling
 
 
 def test_active_spine_islands_clipped_to_the_range(spark):

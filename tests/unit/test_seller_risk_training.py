@@ -6,7 +6,7 @@ import datetime as dt
 
 from chispa import assert_df_equality
 
-from transforms.seller_risk_training import build_training_set
+from transforms.seller_risk.training import build_training_set
 
 FEATURES = "seller_id string, as_of_date date, risk_score double"
 LABELS = "seller_id string, label_ts timestamp, label int"

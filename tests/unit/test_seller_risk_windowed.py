@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from chispa import assert_df_equality
 
-from transforms.seller_risk_measures import ratio
-from transforms.seller_risk_windowed import (
+from transforms.seller_risk.measures import ratio
+from transforms.seller_risk.windowed import (
     after_sale_windows,
     buyer_windows,
     templated_review_windows,

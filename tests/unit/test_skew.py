@@ -9,7 +9,13 @@ from chispa import assert_df_equality
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-from transforms.skew import Agg, RangeAgg, hot_keys, salted_aggregate, with_salted_range_window
+from transforms.common.skew import (
+    Agg,
+    RangeAgg,
+    hot_keys,
+    salted_aggregate,
+    with_salted_range_window,
+)
 
 SCHEMA = "seller string, day int, amount long, price double, buyer string"
 

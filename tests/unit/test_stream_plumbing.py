@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from lakecore.streaming import PhaseTimer, StreamRunner, StreamSource, _offsets_lag
+from lakecore.streaming import BatchResult, PhaseTimer, StreamRunner, StreamSource, _offsets_lag
 
 
 def test_consumer_lag_sums_latest_minus_processed_over_partitions():
@@ -71,8 +71,7 @@ def test_each_batch_starts_from_the_watermark_the_batch_before_it_stored(spark):
     def process(batch, batch_id, watermark):
         seen.append(watermark)
         latest = {0: datetime(2026, 12, 4, 12, 0), 1: datetime(2026, 12, 4, 11, 0)}[batch_id]
-        return {"read": 1, "written": 1, "duplicates": 0, "quarantined": 0, "late": 0,
-                "max_event_ts": latest}  # fmt: skip
+        return BatchResult(read=1, written=1, max_event_ts=latest)
 
     run_batch = runner._batch(process)
     run_batch(None, 0)  # no progress table yet: no watermark

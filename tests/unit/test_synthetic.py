@@ -13,10 +13,10 @@ import pytest
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from catalog.tables import TABLES
+from demo_data.generator import LANDING_TABLES, DemoParams, DemoTables, build_demo_tables
 from lakecore.io import Lakehouse
-from lakecore.schemas import TABLES
 from tests.conftest import run_cli
-from transforms.synthetic import LANDING_TABLES, DemoParams, DemoTables, build_demo_tables
 
 TINY = DemoParams(
     orders=2_000,

@@ -1,0 +1,185 @@
+"""`python -m jobs` / `lakehouse` / `spark-submit jobs/main.py`: list, run, query, tables, demo.
+
+Exit codes: 0 success, 1 the job failed (recorded as FAILED in ops.job_runs),
+2 bad usage or bad config (nothing was written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import types
+import typing
+from typing import Any
+
+from pydantic import ValidationError
+
+from jobs.demo import run_demo
+from jobs.registry import registry
+from lakecore.config import ConfigError
+from lakecore.job import JobSpec, RunOptions
+from lakecore.runner import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    UsageError,
+    open_lake,
+    print_table_summary,
+    run_job,
+    setup_logging,
+)
+from lakecore.session import MissingJarsError
+
+log = logging.getLogger("jobs")
+
+
+def _common_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--env", default=None, help="environment in conf/platform.yaml")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a job config key (env.<key> for the environment); repeatable",
+    )
+    p.add_argument("--conf-dir", default=None, help="config folder (default: ./conf)")
+    p.add_argument("-v", "--verbose", action="store_true")
+
+
+def _scalar_type(annotation: Any) -> type:
+    """str/int/float of an option's annotation (`X | None` counts as X)."""
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        (annotation,) = [a for a in typing.get_args(annotation) if a is not type(None)]
+    return annotation if annotation in (str, int, float, bool) else str
+
+
+def add_option_arguments(p: argparse.ArgumentParser, model: type[RunOptions]) -> None:
+    """A job's own options, as `--flags` built from its options model."""
+    for name, info in model.own_fields().items():
+        kind = _scalar_type(info.annotation)
+        flag = "--" + name.replace("_", "-")
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        kw: dict[str, Any] = {"dest": name, "help": info.description}
+        if kind is bool:
+            kw["action"] = "store_true"
+        else:
+            kw["type"] = kind
+            if info.is_required():
+                kw["required"] = True
+            else:
+                kw["default"] = info.default
+            if "choices" in extra:
+                kw["choices"] = list(extra["choices"])  # type: ignore[arg-type]
+        p.add_argument(flag, **kw)
+
+
+def build_parser(registry: dict[str, JobSpec]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m jobs", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="the jobs, and what each reads and writes")
+
+    run = sub.add_parser("run", help="run one job")
+    run_jobs = run.add_subparsers(dest="job", required=True, metavar="JOB")
+    for spec in registry.values():
+        jp = run_jobs.add_parser(spec.name, help=spec.description)
+        _common_args(jp)
+        if spec.dated:
+            jp.add_argument("--date", help="logical date YYYY-MM-DD (default: latest in input)")
+            jp.add_argument("--start", help="first date of a backfill range")
+            jp.add_argument("--end", help="last date of a backfill range (inclusive)")
+        add_option_arguments(jp, spec.options_model)
+
+    q = sub.add_parser("query", help="run Spark SQL over the lakehouse (tables as layer.table)")
+    q.add_argument("sql")
+    q.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    q.add_argument("--limit", type=int, default=1000, help="rows printed at most (table format)")
+    _common_args(q)
+
+    t = sub.add_parser("tables", help="every table in the lakehouse with its row count")
+    _common_args(t)
+
+    d = sub.add_parser("demo", help="generate demo data, ingest it, run every batch job")
+    d.add_argument(
+        "--kafka",
+        action="store_true",
+        help="start a local Kafka broker and run the streams through it (default: Delta stand-ins)",
+    )
+    d.add_argument(
+        "--no-summary",
+        dest="summary",
+        action="store_false",
+        help="skip the closing table of every table and its row count",
+    )
+    _common_args(d)
+    return parser
+
+
+def options_from_args(model: type[RunOptions], args: argparse.Namespace) -> RunOptions:
+    """The typed options of one command from its parsed arguments."""
+    given = {k: v for k, v in vars(args).items() if k in model.model_fields}
+    given["overrides"] = tuple(given.get("overrides") or ())
+    return model(**given)
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    lake = open_lake(options_from_args(RunOptions, args))
+    lake.register_catalog()
+    df = lake.spark.sql(args.sql)
+    if args.format == "table":
+        df.show(args.limit, truncate=False)
+    elif args.format == "json":
+        for row in df.toJSON().toLocalIterator():
+            print(row)
+    else:
+        df.toPandas().to_csv(sys.stdout, index=False)
+    return 0
+
+
+def cmd_tables(args: argparse.Namespace) -> int:
+    print_table_summary(open_lake(options_from_args(RunOptions, args)))
+    return 0
+
+
+def cmd_list(registry: dict[str, JobSpec]) -> int:
+    for spec in registry.values():
+        dated = " (dated: --date | --start/--end)" if spec.dated else ""
+        print(f"{spec.name}{dated}\n    {spec.description}")
+        print(f"    reads:  {', '.join(spec.reads) or '-'}")
+        print(f"    writes: {', '.join(spec.writes) or '-'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    jobs = registry()
+    parser = build_parser(jobs)
+    args = parser.parse_args(argv)
+    setup_logging(getattr(args, "verbose", False))
+    try:
+        if args.command == "list":
+            return cmd_list(jobs)
+        if args.command == "run":
+            spec = jobs[args.job]
+            return run_job(spec, options_from_args(spec.options_model, args))
+        if args.command == "query":
+            return cmd_query(args)
+        if args.command == "tables":
+            return cmd_tables(args)
+        if args.command == "demo":
+            return run_demo(
+                jobs, options_from_args(RunOptions, args), kafka=args.kafka, summary=args.summary
+            )
+    except (ConfigError, UsageError, MissingJarsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValidationError as exc:
+        for err in exc.errors():
+            flag = "--" + "-".join(str(x) for x in err["loc"]).replace("_", "-")
+            print(f"error: {flag}: {err['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:
+        log.exception("failed: %s", exc)
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    parser.error(f"unknown command {args.command}")
+    return EXIT_USAGE

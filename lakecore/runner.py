@@ -1,0 +1,114 @@
+"""Running one job: config first (nothing written on error), then Spark, then the run record.
+
+Exit codes of the command line (jobs.cli): 0 success, 1 the job failed
+(recorded as FAILED in ops.job_runs), 2 bad usage or bad config (nothing was
+written).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import date
+
+from lakecore.config import JobConfig, load_run_config
+from lakecore.io import Lakehouse
+from lakecore.job import JobContext, JobSpec, RunOptions
+from lakecore.runs import JobRun
+from lakecore.session import get_spark
+
+log = logging.getLogger("jobs")
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    pass
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S",
+        stream=sys.stderr,
+    )
+    for noisy in ("py4j", "great_expectations"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _parse_date(value: str, flag: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{flag} {value!r}: expected a date as YYYY-MM-DD") from None
+
+
+def resolve_dates(spec: JobSpec, options: RunOptions) -> tuple[date | None, date | None]:
+    given = [a for a in ("date", "start", "end") if getattr(options, a, None)]
+    if not spec.dated:
+        if given:
+            raise UsageError(f"job {spec.name} takes no date (got --{given[0]})")
+        return None, None
+    if options.date and (options.start or options.end):
+        raise UsageError("use either --date or --start/--end, not both")
+    if options.date:
+        d = _parse_date(options.date, "--date")
+        return d, d
+    if bool(options.start) != bool(options.end):
+        raise UsageError("--start and --end go together")
+    if options.start and options.end:
+        start, end = _parse_date(options.start, "--start"), _parse_date(options.end, "--end")
+        if end < start:
+            raise UsageError(f"--end {end} is before --start {start}")
+        return start, end
+    return None, None
+
+
+def run_job(spec: JobSpec, options: RunOptions) -> int:
+    """Run one job: config first (nothing written on error), then Spark, then record."""
+    if not isinstance(options, spec.options_model):
+        raise UsageError(f"job {spec.name} takes {spec.options_model.__name__} options")
+    start, end = resolve_dates(spec, options)
+    cfg = load_run_config(
+        spec.name, spec.config_model, options.env, list(options.overrides), options.conf_dir
+    )
+    spark = get_spark(cfg, spec.name)
+    lake = Lakehouse(spark, cfg.lake_root)
+    run = JobRun(job=spec.name, env=cfg.env_name, config_hash=cfg.config_hash)
+    ctx = JobContext(spec=spec, cfg=cfg, spark=spark, lake=lake, run=run, options=options)
+    log.info("run %s: job %s, env %s, lake %s", run.run_id, spec.name, cfg.env_name, lake.root)
+    try:
+        if spec.dated and start is None:
+            if spec.default_date is None:
+                raise UsageError(f"job {spec.name} needs --date or --start/--end")
+            start = end = spec.default_date(ctx)
+            log.info("%s: no date given, using the latest date in its input: %s", spec.name, start)
+        ctx.start, ctx.end = start, end
+        run.logical_start, run.logical_end = start, end
+        spec.run(ctx)
+    except Exception as exc:
+        run.record(spark, lake, "FAILED", f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        ctx.release()
+    run.record(spark, lake, "SUCCEEDED")
+    return 0
+
+
+def open_lake(options: RunOptions, app: str = "query") -> Lakehouse:
+    """A session on the environment's lake, for reading (query, tables, summaries)."""
+    cfg = load_run_config(
+        "query", JobConfig, options.env, list(options.overrides), options.conf_dir
+    )
+    return Lakehouse(get_spark(cfg, app), cfg.lake_root)
+
+
+def print_table_summary(lake: Lakehouse) -> None:
+    names = lake.tables()
+    width = max((len(n) for n in names), default=10)
+    print(f"\n{'table'.ljust(width)}  {'rows':>12}  location")
+    for name in names:
+        print(f"{name.ljust(width)}  {lake.count(name):>12,}  {lake.path(name)}")
+    print(f"{len(names)} tables under {lake.root}")

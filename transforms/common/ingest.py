@@ -1,0 +1,145 @@
+"""Typing and validation of landing rows (pure DataFrame -> DataFrame).
+
+Input rows carry raw string columns plus `_raw_record`, `_corrupt_record`,
+`_source_file` and `_row_order`. Output adds the typed canonical columns and
+`_errors` (array of reasons); `select_clean` and `select_quarantine` separate
+the clean rows from the quarantine rows. Nothing is dropped: every input row ends in exactly one side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from catalog.tables import TableSchema
+
+NULL_TOKENS = ("", "NA", "N/A", "NULL", "null", "NaN", "nan", "None")
+ERRORS = "_errors"
+LINEAGE = ("_corrupt_record", "_source_file", "_row_order", "_raw_record")
+
+QUARANTINE_COLUMNS = (
+    "table",
+    "source",
+    "source_file",
+    "reason",
+    "reasons",
+    "record_key",
+    "raw_record",
+)
+
+
+def normalize_null(col: Column) -> Column:
+    """Trim; the usual spellings of 'missing' become NULL."""
+    trimmed = F.trim(col)
+    return F.when(trimmed.isin(*NULL_TOKENS), F.lit(None)).otherwise(trimmed)
+
+
+def parse_value(
+    col: Column, dtype: T.DataType, ts_formats: Sequence[str], date_formats: Sequence[str]
+) -> Column:
+    """String to `dtype`, NULL where the text does not parse (never an exception)."""
+    if isinstance(dtype, T.StringType):
+        return col
+    if isinstance(dtype, T.TimestampType):
+        return F.coalesce(*[F.try_to_timestamp(col, F.lit(f)) for f in ts_formats])
+    if isinstance(dtype, T.DateType):
+        return F.coalesce(*[F.to_date(F.try_to_timestamp(col, F.lit(f))) for f in date_formats])
+    if isinstance(dtype, T.BooleanType):
+        return F.lower(col).try_cast("boolean")
+    if isinstance(dtype, (T.IntegerType, T.LongType)):
+        # "3.0" is a valid integer in real exports; "3.5" is not.
+        as_decimal = col.try_cast("decimal(38,6)")
+        whole = F.when(as_decimal == F.floor(as_decimal), F.floor(as_decimal))
+        return whole.try_cast(dtype)
+    if isinstance(dtype, T.DoubleType):
+        value = col.try_cast("double")
+        return F.when(~F.isnan(value), value)
+    raise TypeError(f"unsupported canonical type {dtype}")
+
+
+def with_mapped_columns(df: DataFrame, expressions: Mapping[str, str]) -> DataFrame:
+    """Canonical columns as normalized strings (`_s_<col>`); raw columns are dropped."""
+    return df.select(
+        *LINEAGE,
+        *[
+            normalize_null(F.expr(e).cast("string")).alias(f"_s_{c}")
+            for c, e in expressions.items()
+        ],
+    )
+
+
+def with_typed_columns(
+    df: DataFrame,
+    schema: TableSchema,
+    ts_formats: Sequence[str],
+    date_formats: Sequence[str],
+) -> DataFrame:
+    """Typed canonical columns and `_errors`: malformed, bad types, null keys."""
+    typed = df.select(
+        "*",
+        *[
+            parse_value(F.col(f"_s_{c}"), t, ts_formats, date_formats).alias(c)
+            for c, t in schema.columns
+        ],
+    )
+    checks: list[Column] = []
+    for c, _ in schema.columns:
+        is_bad_type = F.col(f"_s_{c}").isNotNull() & F.col(c).isNull()
+        checks.append(F.when(is_bad_type, F.lit(f"bad_type:{c}")))
+    for c in schema.keys:
+        checks.append(F.when(F.col(f"_s_{c}").isNull(), F.lit(f"null_key:{c}")))
+    for c in schema.required:
+        checks.append(F.when(F.col(f"_s_{c}").isNull(), F.lit(f"missing_value:{c}")))
+    for c, rule in schema.rules.items():
+        is_impossible = F.col(c).isNotNull() & ~F.coalesce(F.expr(rule), F.lit(False))
+        checks.append(F.when(is_impossible, F.lit(f"impossible_value:{c}")))
+    is_malformed = F.col("_corrupt_record").isNotNull()
+    # A line that did not parse fails everything else as a consequence: one reason.
+    errors = F.when(is_malformed, F.array(F.lit("malformed_record"))).otherwise(
+        F.array_compact(F.array(*checks))
+    )
+    return typed.withColumn(ERRORS, errors)
+
+
+def with_duplicate_errors(df: DataFrame, keys: Sequence[str]) -> DataFrame:
+    """Mark all but the first clean row of each key as `duplicate_key`.
+
+    "First" is file order (`_source_file`, `_row_order`); rows that already
+    failed another check do not compete, so a bad row never shadows a good one.
+    """
+    is_clean = F.size(F.col(ERRORS)) == 0
+    w = Window.partitionBy(*[F.col(k) for k in keys]).orderBy(
+        F.when(is_clean, 0).otherwise(1), F.col("_source_file"), F.col("_row_order")
+    )
+    rank = F.row_number().over(w)
+    is_duplicate = is_clean & (rank > 1)
+    return df.withColumn(
+        ERRORS,
+        F.when(is_duplicate, F.array(F.lit("duplicate_key"))).otherwise(F.col(ERRORS)),
+    )
+
+
+def select_clean(df: DataFrame, schema: TableSchema, source: str) -> DataFrame:
+    """Rows that passed every check, as the canonical table plus lineage."""
+    return df.where(F.size(F.col(ERRORS)) == 0).select(
+        *schema.names,
+        F.lit(source).alias("_source"),
+        F.col("_source_file"),
+    )
+
+
+def select_quarantine(df: DataFrame, schema: TableSchema, source: str) -> DataFrame:
+    """Rows that failed, with every reason, the source file and the raw record."""
+    key_json = F.to_json(F.struct(*[F.col(f"_s_{k}").alias(k) for k in schema.keys]))
+    return df.where(F.size(F.col(ERRORS)) > 0).select(
+        F.lit(schema.name).alias("table"),
+        F.lit(source).alias("source"),
+        F.col("_source_file").alias("source_file"),
+        F.array_join(F.col(ERRORS), ";").alias("reason"),
+        F.col(ERRORS).alias("reasons"),
+        key_json.alias("record_key"),
+        F.coalesce(F.col("_corrupt_record"), F.col("_raw_record")).alias("raw_record"),
+    )
