@@ -24,6 +24,7 @@ with DAG(
     max_active_runs=1,
     default_args=default_args(execution_timeout=timedelta(hours=1)),
     params={"source": Param("demo", type="string", description="landing source to ingest")},
+    doc_md=__doc__,
     tags=["lakehouse", "recommendations"],
 ) as dag:
     ingest = spark_job("ingest", args=("--source", "{{ params.source }}", "--tables", FEED_TABLES))

@@ -26,6 +26,7 @@ with DAG(
     # Shorter than the schedule: a stuck hour must not overlap the next one.
     default_args=default_args(execution_timeout=timedelta(minutes=45)),
     params={"source": Param("demo", type="string", description="landing source to ingest")},
+    doc_md=__doc__,
     tags=["lakehouse", "inventory"],
 ) as dag:
     ingest = spark_job(

@@ -29,6 +29,7 @@ with DAG(
     catchup=False,  # a missed night is covered by the next: maintenance is not per day
     max_active_runs=1,
     default_args=default_args(execution_timeout=timedelta(hours=2)),
+    doc_md=__doc__,
     tags=["lakehouse", "maintenance"],
 ) as dag:
     spark_job("maintain_tables")

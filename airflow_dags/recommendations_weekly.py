@@ -28,6 +28,7 @@ if has_job("als_embeddings"):
         catchup=False,
         max_active_runs=1,  # one model version published at a time
         default_args=default_args(execution_timeout=timedelta(hours=4)),
+        doc_md=__doc__,
         tags=["lakehouse", "recommendations"],
     ) as dag:
         spark_job(

@@ -23,6 +23,7 @@ with DAG(
     max_active_runs=1,  # every run rewrites silver and the same gold partitions
     default_args=default_args(execution_timeout=timedelta(hours=2)),
     params={"source": Param("demo", type="string", description="landing source to ingest")},
+    doc_md=__doc__,
     tags=["lakehouse", "seller-risk"],
 ) as dag:
     ingest = spark_job("ingest", args=("--source", "{{ params.source }}"))

@@ -26,6 +26,7 @@ with DAG(
     catchup=False,  # a missed slot is covered by the next run: the checkpoint holds the backlog
     max_active_runs=1,  # one query per checkpoint at a time
     default_args=default_args(execution_timeout=timedelta(minutes=30)),
+    doc_md=__doc__,
     tags=["lakehouse", "streaming"],
 ) as dag:
     for job in STREAMS:

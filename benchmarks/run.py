@@ -46,6 +46,7 @@ SCRIPT_SUITES = {
     "stream_floor": "bench_stream_floor.py",  # one stream batch's Delta work, timed alone
     "delta_small": "bench_delta_small.py",  # small Delta operations, deletion vectors or not
     "als_ceiling": "als_ceiling.py",  # how far implicit ALS goes on the MovieLens protocol
+    "incremental": "bench_incremental.py",  # first run, re-run with nothing new, one new day
 }
 
 # The batch jobs a hot key can slow down, and the arguments they run with.

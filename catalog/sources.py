@@ -45,7 +45,8 @@ class Source:
 
 def _identity(table: str) -> SourceTable:
     """Demo landing files carry the canonical column names, in any supported format."""
-    return SourceTable(table=table, files=(f"{table}/*",))
+    # The whole output at once, or one `day=YYYY-MM-DD/` folder per day of arrival.
+    return SourceTable(table=table, files=(f"{table}/*", f"{table}/*/*"))
 
 
 DEMO = Source(
@@ -255,7 +256,14 @@ MOVIELENS = Source(
             {
                 "event_type": "'rating'",
                 "rating": "rating_raw",
-                "event_ts": "CAST(timestamp_seconds(try_cast(unix_ts AS BIGINT)) AS STRING)",
+                # Epoch seconds; out of Spark's timestamp range (0001..9999) the raw
+                # text stays, fails to parse and is quarantined (`bad_type:event_ts`)
+                # instead of overflowing (timestamp_seconds throws under ANSI).
+                "event_ts": (
+                    "CASE WHEN try_cast(unix_ts AS BIGINT) BETWEEN -62135596800 AND 253402300799 "
+                    "THEN CAST(timestamp_seconds(try_cast(unix_ts AS BIGINT)) AS STRING) "
+                    "ELSE unix_ts END"
+                ),
             },
             {"sep": "\t", "header": "false"},
         ),

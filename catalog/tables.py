@@ -53,6 +53,14 @@ ORDER_STATUSES = (
     "unavailable",
 )
 LOCATION_TYPES = ("STORE", "DC")
+# Ledger rows that inventory_reconciliation writes into silver.inventory_events
+# (event_id = prefix + count_id): no source lands them, conform keeps them.
+RECON_PREFIX = "recon:"
+_AFTER_RECON = RECON_PREFIX[:-1] + chr(ord(RECON_PREFIX[-1]) + 1)
+# A range rather than LIKE: Delta skips every file whose event_id min/max lies outside.
+RECON_ROWS = (
+    f"event_type = 'ADJUSTMENT' AND event_id >= '{RECON_PREFIX}' AND event_id < '{_AFTER_RECON}'"
+)
 ABC_CLASSES = ("A", "B", "C")
 
 
@@ -66,6 +74,9 @@ class TableSchema:
     # columns that must not be null besides the keys
     required: tuple[str, ...] = ()
     description: str = ""
+    # SQL predicate of silver rows that a job writes and no source lands: a
+    # conform (also a full refresh) leaves them as they are.
+    job_owned_rows: str | None = None
 
     @property
     def struct(self) -> T.StructType:
@@ -275,6 +286,7 @@ TABLES: dict[str, TableSchema] = {
                 "event_type": f"event_type {_in(INVENTORY_EVENT_TYPES)}",
                 "source": f"source {_in(INVENTORY_SOURCES)}",
             },
+            job_owned_rows=RECON_ROWS,
         ),
         TableSchema(
             "inventory_counts",

@@ -111,6 +111,11 @@ class DemoParams:
         return _epoch(self.end_date + timedelta(days=1))
 
     @property
+    def start_date(self) -> date:
+        """The first day of the generated window."""
+        return self.end_date - timedelta(days=self.days - 1)
+
+    @property
     def start_s(self) -> int:
         return self.end_s - self.days * DAY_S
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from demo_data import counts as cnt
 from demo_data import feedback as fb
@@ -24,7 +25,14 @@ from demo_data import products as cat
 from demo_data import sellers as sel
 from demo_data.core import DemoParams, select_canonical
 
-__all__ = ["LANDING_TABLES", "TRUTH_TABLES", "DemoParams", "DemoTables", "build_demo_tables"]
+__all__ = [
+    "LANDING_TABLES",
+    "TRUTH_TABLES",
+    "DemoParams",
+    "DemoTables",
+    "build_demo_tables",
+    "with_arrival_day",
+]
 
 LANDING_TABLES = (
     "sellers",
@@ -43,6 +51,21 @@ LANDING_TABLES = (
     "inventory_counts",
 )
 TRUTH_TABLES = ("truth.fraudulent_sellers", "truth.inventory_drift")
+# When each landing row arrives: the day of this timestamp (tables without one
+# arrive on the window's first day; order lines and payments with their order).
+ARRIVES_WITH = {
+    "sellers": "registered_at",
+    "customers": "created_at",
+    "products": "listed_at",
+    "orders": "purchased_at",
+    "reviews": "created_at",
+    "after_sales": "opened_at",
+    "interactions": "event_ts",
+    "inventory_events": "coalesce(ingested_at, event_ts)",
+    "inventory_counts": "count_ts",
+}
+ARRIVES_WITH_ORDER = ("order_items", "payments")
+ARRIVAL_DAY = "day"
 
 
 @dataclass(frozen=True)
@@ -87,3 +110,20 @@ def build_demo_tables(bases: Mapping[str, DataFrame], p: DemoParams) -> DemoTabl
         },
         shared={"order_plan": plan, "ledger": ledger, "counts": counts},
     )
+
+
+def with_arrival_day(landing: Mapping[str, DataFrame], table: str, p: DemoParams) -> DataFrame:
+    """One landing table with `day`, the day its row arrives, within the window: the
+    tables cut by day are the whole output, each row on exactly one day."""
+    df = landing[table]
+    if table in ARRIVES_WITH:
+        arrival = F.to_date(F.expr(ARRIVES_WITH[table]))
+    elif table in ARRIVES_WITH_ORDER:
+        placed = landing["orders"].select("order_id", F.to_date("purchased_at").alias("_placed"))
+        df = df.join(placed, on="order_id", how="left")
+        arrival = F.col("_placed")
+    else:
+        arrival = F.lit(None).cast("date")
+    first, last = F.lit(p.start_date), F.lit(p.end_date)
+    day = F.least(F.greatest(F.coalesce(arrival, first), first), last)
+    return df.withColumn(ARRIVAL_DAY, day).select(*landing[table].columns, ARRIVAL_DAY)

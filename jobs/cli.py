@@ -1,26 +1,33 @@
-"""`python -m jobs` / `lakehouse` / `spark-submit jobs/main.py`: list, run, query, tables, demo.
+"""`lakehouse` (or `python -m jobs`, `spark-submit jobs/main.py`): list, run, config, query,
+tables, demo.
 
 Exit codes: 0 success, 1 the job failed (recorded as FAILED in ops.job_runs),
-2 bad usage or bad config (nothing was written).
+2 bad usage or bad config (nothing was written), 3 a quality gate withheld the
+output (recorded as FAILED).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import logging
 import sys
 import types
 import typing
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
 from jobs.demo import run_demo
 from jobs.registry import registry
-from lakecore.config import ConfigError
+from lakecore.config import ConfigError, load_run_config
 from lakecore.job import JobSpec, RunOptions
+from lakecore.quality import QualityGateError
 from lakecore.runner import (
     EXIT_FAILED,
+    EXIT_GATE,
     EXIT_USAGE,
     UsageError,
     open_lake,
@@ -29,6 +36,7 @@ from lakecore.runner import (
     setup_logging,
 )
 from lakecore.session import MissingJarsError
+from lakecore.sql_guard import NotReadOnlyError, check_read_only
 
 log = logging.getLogger("jobs")
 
@@ -75,9 +83,16 @@ def add_option_arguments(p: argparse.ArgumentParser, model: type[RunOptions]) ->
 
 
 def build_parser(registry: dict[str, JobSpec]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m jobs", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="lakehouse", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="the jobs, and what each reads and writes")
+    ls = sub.add_parser("list", help="the jobs, and what each reads and writes")
+    ls.add_argument("--json", action="store_true", help="one JSON document instead of text")
+
+    c = sub.add_parser("config", help="a job's fully resolved config (YAML + overrides)")
+    c.add_argument("job", choices=sorted(registry), metavar="JOB")
+    _common_args(c)
 
     run = sub.add_parser("run", help="run one job")
     run_jobs = run.add_subparsers(dest="job", required=True, metavar="JOB")
@@ -88,12 +103,22 @@ def build_parser(registry: dict[str, JobSpec]) -> argparse.ArgumentParser:
             jp.add_argument("--date", help="logical date YYYY-MM-DD (default: latest in input)")
             jp.add_argument("--start", help="first date of a backfill range")
             jp.add_argument("--end", help="last date of a backfill range (inclusive)")
+            jp.add_argument(
+                "--force",
+                action="store_true",
+                help="run even if no input changed since the last run of these dates",
+            )
         add_option_arguments(jp, spec.options_model)
 
     q = sub.add_parser("query", help="run Spark SQL over the lakehouse (tables as layer.table)")
     q.add_argument("sql")
     q.add_argument("--format", choices=("table", "json", "csv"), default="table")
     q.add_argument("--limit", type=int, default=1000, help="rows printed at most (table format)")
+    q.add_argument(
+        "--write",
+        action="store_true",
+        help="allow a statement that changes data or tables (DELETE, MERGE, DROP, ...)",
+    )
     _common_args(q)
 
     t = sub.add_parser("tables", help="every table in the lakehouse with its row count")
@@ -124,6 +149,11 @@ def options_from_args(model: type[RunOptions], args: argparse.Namespace) -> RunO
 
 def cmd_query(args: argparse.Namespace) -> int:
     lake = open_lake(options_from_args(RunOptions, args))
+    if not args.write:
+        try:
+            check_read_only(lake.spark, args.sql)
+        except NotReadOnlyError as exc:
+            raise UsageError(str(exc)) from None
     lake.register_catalog()
     df = lake.spark.sql(args.sql)
     if args.format == "table":
@@ -141,12 +171,46 @@ def cmd_tables(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_list(registry: dict[str, JobSpec]) -> int:
+def cmd_list(registry: dict[str, JobSpec], as_json: bool = False) -> int:
+    if as_json:
+        jobs = [dataclasses.asdict(spec.meta) for spec in registry.values()]
+        print(json.dumps(jobs, indent=2))
+        return 0
     for spec in registry.values():
         dated = " (dated: --date | --start/--end)" if spec.dated else ""
         print(f"{spec.name}{dated}\n    {spec.description}")
         print(f"    reads:  {', '.join(spec.reads) or '-'}")
         print(f"    writes: {', '.join(spec.writes) or '-'}")
+    return 0
+
+
+SECRET_WORDS = ("secret", "password", "token", "access_key", "credential")
+
+
+def masked(value: Any, key: str = "") -> Any:
+    """The config with the values of secret-looking keys replaced by ***."""
+    if isinstance(value, dict):
+        return {k: masked(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(v, key) for v in value]
+    if value is not None and any(w in key.lower() for w in SECRET_WORDS):
+        return "***"
+    return value
+
+
+def cmd_config(spec: JobSpec, options: RunOptions) -> int:
+    cfg = load_run_config(
+        spec.name, spec.config_model, options.env, list(options.overrides), options.conf_dir
+    )
+    doc = {
+        "job": spec.name,
+        "env": cfg.env_name,
+        "files": [str(cfg.platform_file), str(cfg.job_file)],
+        "config_hash": cfg.config_hash,
+        "environment": cfg.env.model_dump(mode="json"),
+        "settings": cfg.job.model_dump(mode="json"),
+    }
+    print(yaml.safe_dump(masked(doc), sort_keys=False), end="")
     return 0
 
 
@@ -157,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(getattr(args, "verbose", False))
     try:
         if args.command == "list":
-            return cmd_list(jobs)
+            return cmd_list(jobs, args.json)
+        if args.command == "config":
+            return cmd_config(jobs[args.job], options_from_args(RunOptions, args))
         if args.command == "run":
             spec = jobs[args.job]
             return run_job(spec, options_from_args(spec.options_model, args))
@@ -172,6 +238,13 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, UsageError, MissingJarsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except QualityGateError as exc:
+        log.error("quality gate failed: %s", exc)
+        print(f"error: quality gate failed: {exc}", file=sys.stderr)
+        return EXIT_GATE
+    except BrokenPipeError:  # `lakehouse list | head`: the reader left, not an error
+        sys.stderr.close()
+        return 0
     except ValidationError as exc:
         for err in exc.errors():
             flag = "--" + "-".join(str(x) for x in err["loc"]).replace("_", "-")

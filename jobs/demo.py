@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import logging
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from lakecore.config import own_section
 from lakecore.job import JobSpec, RunOptions
-from lakecore.runner import open_lake, print_table_summary, run_job
+from lakecore.runner import UsageError, open_lake, print_table_summary, run_job
 
 log = logging.getLogger("jobs")
 
@@ -18,6 +20,8 @@ log = logging.getLogger("jobs")
 def _overrides_for(spec: JobSpec, overrides: tuple[str, ...]) -> tuple[str, ...]:
     """`--set` keys that belong to this job (its own sections) or to every job."""
     fields = set(spec.config_model.model_fields)
+    if own_section(spec.config_model):
+        fields.add(spec.name)
     return tuple(o for o in overrides if o.startswith("env.") or o.split(".", 1)[0] in fields)
 
 
@@ -60,9 +64,28 @@ def kafka_overrides(enabled: bool) -> Iterator[list[str]]:
 STEP_OPTIONS: dict[str, dict[str, str]] = {"ingest": {"source": "demo"}}
 
 
+def check_sections(registry: dict[str, JobSpec], overrides: tuple[str, ...]) -> None:
+    """Refuse a `--set` that no demo step would take (a mistyped section is not dropped)."""
+    known = {"env"}
+    for spec in registry.values():
+        known |= set(spec.config_model.model_fields)
+        if own_section(spec.config_model):
+            known.add(spec.name)
+    for override in overrides:
+        head = override.partition("=")[0].split(".", 1)[0]
+        if head not in known:
+            close = difflib.get_close_matches(head, sorted(known), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise UsageError(
+                f"--set {override}: no demo step has a section '{head}'{hint} "
+                f"(sections: {', '.join(sorted(known))})"
+            )
+
+
 def run_demo(
     registry: dict[str, JobSpec], options: RunOptions, kafka: bool = False, summary: bool = True
 ) -> int:
+    check_sections(registry, options.overrides)
     with kafka_overrides(kafka) as kafka_sets:
         code = _run_steps(registry, options, tuple(kafka_sets))
     if code != 0 or not summary:

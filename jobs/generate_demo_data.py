@@ -16,7 +16,14 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation
 from pyspark.sql import functions as F
 
-from demo_data.generator import LANDING_TABLES, TRUTH_TABLES, DemoParams, build_demo_tables
+from demo_data.generator import (
+    ARRIVAL_DAY,
+    LANDING_TABLES,
+    TRUTH_TABLES,
+    DemoParams,
+    build_demo_tables,
+    with_arrival_day,
+)
 from lakecore.config import JobConfig, model_of, to_dataclass
 from lakecore.job import JobContext, JobSpec
 
@@ -52,11 +59,23 @@ class GenerateDemoDataConfig(JobConfig):
     generate_demo_data: GenerateDemoDataParams = GenerateDemoDataParams()
 
 
-def write_landing(ctx: JobContext, df: DataFrame, table: str, files: int) -> int:
-    """Overwrite `<landing>/demo/<table>/`; the row count is observed during the write."""
+def write_landing(
+    ctx: JobContext, df: DataFrame, table: str, files: int, by_day: bool = False
+) -> int:
+    """Overwrite `<landing>/demo/<table>/` whole, or (`by_day`) only the `day=YYYY-MM-DD/`
+    folders of the days in `df`, one file each; the row count is observed during the write."""
     path = f"{ctx.cfg.env.lakehouse.landing.rstrip('/')}/demo/{table}"
     rows = Observation(f"rows_{table}")
-    writer = df.observe(rows, F.count(F.lit(1)).alias("n")).coalesce(files).write.mode("overwrite")
+    observed = df.observe(rows, F.count(F.lit(1)).alias("n"))
+    if by_day:
+        writer = (
+            observed.repartition(ARRIVAL_DAY)
+            .write.mode("overwrite")
+            .option("partitionOverwriteMode", "dynamic")
+            .partitionBy(ARRIVAL_DAY)
+        )
+    else:
+        writer = observed.coalesce(files).write.mode("overwrite")
     if table in PARQUET_TABLES:
         writer.parquet(path)
     elif table in JSON_TABLES:
@@ -74,10 +93,19 @@ def run(ctx: JobContext) -> None:
     bases = {name: ctx.spark.range(n) for name, n in params.range_sizes().items()}
     tables = build_demo_tables(bases, params)
     ctx.run.extra.update({"seed": params.seed, "end_date": str(params.end_date)})
+    by_day = ctx.start is not None and ctx.end is not None
+    if by_day:
+        ctx.log.info("generate_demo_data: the landing files that arrive %s..%s", ctx.start, ctx.end)
+        ctx.run.extra["days"] = [str(ctx.start), str(ctx.end)]
 
     def land(table: str) -> None:
         files = 1 if table in SMALL_TABLES else section.files_per_table
-        n = write_landing(ctx, tables.landing[table], table, files)
+        df = tables.landing[table]
+        if by_day:
+            df = with_arrival_day(tables.landing, table, params).where(
+                F.col(ARRIVAL_DAY).between(F.lit(ctx.start), F.lit(ctx.end))
+            )
+        n = write_landing(ctx, df, table, files, by_day)
         ctx.log.info("generate_demo_data: demo/%s: %d rows", table, n)
 
     def record_truth(name: str) -> None:
@@ -106,5 +134,9 @@ SPEC = JobSpec(
     run=run,
     reads=(),
     writes=("landing/demo/*", *TRUTH_TABLES),
-    dated=False,
+    # --date D / --start/--end: only the files that arrive on those days, under
+    # <table>/day=YYYY-MM-DD/ (the same rows as the whole output, cut by day);
+    # without a date: the whole window at once.
+    dated=True,
+    date_optional=True,
 )

@@ -1,9 +1,12 @@
 """ingest: landing files of one source -> bronze Delta tables, bad rows -> quarantine.
 
-For every table: rows read = rows written + rows quarantined, checked and
-recorded in ops.job_runs. Bronze is upserted on the table's keys, quarantine
-rows of the ingested files are replaced, so re-ingesting the same files
-changes nothing.
+Incremental: only files not read before (or changed since, see
+lakecore.ingested) are read; `--reprocess` reads every file again. A table with
+nothing new is not written at all. For every table: rows read = rows written +
+rows quarantined, checked and recorded in ops.job_runs. Bronze is upserted on
+the table's keys; a key already held by a row of an earlier file is a
+`duplicate_key` (as if all files were read at once); quarantine rows of the
+files read are replaced, so re-ingesting the same files changes nothing.
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ from pyspark import StorageLevel
 from catalog.sources import SOURCES, Source
 from catalog.tables import TABLES
 from lakecore.config import PROJECT_ROOT, JobConfig, StrictModel
+from lakecore.ingested import IngestedFiles, plan_files
 from lakecore.job import JobContext, JobSpec, RunOptions
-from lakecore.landing import LandingError, read_source_table
+from lakecore.landing import LandingError, list_landing_files, read_source_table
 from transforms.common.ingest import (
     select_clean,
     select_quarantine,
     with_duplicate_errors,
+    with_earlier_duplicates,
     with_mapped_columns,
     with_typed_columns,
 )
@@ -46,6 +51,7 @@ class IngestOptions(RunOptions):
     )
     path: str | None = Field(None, description="folder of the source's files (default: config)")
     tables: str | None = Field(None, description="comma-separated subset of the source's tables")
+    reprocess: bool = Field(False, description="read every file again, also those read before")
 
     @field_validator("source")
     @classmethod
@@ -80,19 +86,35 @@ def _sql_quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def ingest_table(ctx: JobContext, source: Source, folder: str, st) -> None:
+def ingest_table(ctx: JobContext, ledger: IngestedFiles, source: Source, folder: str, st) -> None:
     schema = TABLES[st.table]
-    raw = read_source_table(ctx.spark, folder, st, schema.names)
+    bronze, quarantine = f"bronze.{st.table}", f"quarantine.{st.table}"
+    listed = list_landing_files(ctx.spark, folder, st.files)
+    if not listed:
+        raise LandingError(f"no landing files for {st.table} in {folder} (patterns {st.files})")
+    plan = plan_files(listed, ledger.seen(st.table), ctx.options.reprocess)
+    ctx.run.extra.setdefault("files", {})[st.table] = plan.summary()
+    for f in plan.changed:
+        if not ctx.options.reprocess:
+            ctx.log.warning("ingest: %s changed since it was read: reading it again", f.path)
+    if not plan.to_read:
+        ctx.log.info("ingest: %s: no new files (%d read before)", bronze, len(plan.unchanged))
+        ctx.run.add(bronze)
+        return
+    files = [f.path for f in plan.to_read]
+    raw = read_source_table(ctx.spark, folder, st, schema.names, files)
     parsed = (
         raw.transform(with_mapped_columns, {c: st.expression(c) for c in schema.names})
         .transform(with_typed_columns, schema, st.timestamp_formats, st.date_formats)
         .transform(with_duplicate_errors, schema.keys)
-        .persist(StorageLevel.MEMORY_AND_DISK)
     )
+    if ctx.lake.exists(bronze):
+        held = ctx.lake.read(bronze).select(*schema.keys, "_source_file")
+        parsed = parsed.transform(with_earlier_duplicates, held, schema.keys)
+    parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        rows_read = parsed.count()
-        files = [r[0] for r in parsed.select("_source_file").distinct().collect()]
-        bronze, quarantine = f"bronze.{st.table}", f"quarantine.{st.table}"
+        per_file = {r[0]: r[1] for r in parsed.groupBy("_source_file").count().collect()}
+        rows_read = sum(per_file.values())
         written = ctx.lake.merge(select_clean(parsed, schema, source.name), bronze, schema.keys)
         bad = select_quarantine(parsed, schema, source.name)
         predicate = f"source_file IN ({', '.join(_sql_quote(f) for f in files)})"
@@ -102,6 +124,7 @@ def ingest_table(ctx: JobContext, source: Source, folder: str, st) -> None:
         parsed.unpersist()
     ctx.run.add(bronze, read=rows_read, written=written, quarantined=quarantined)
     ctx.run.check_balanced(bronze)
+    ledger.record(st.table, plan.to_read, per_file, ctx.run.run_id)
 
 
 def run(ctx: JobContext) -> None:
@@ -113,13 +136,18 @@ def run(ctx: JobContext) -> None:
         known = ", ".join(st.table for st in source.tables)
         raise LandingError(f"--tables {ctx.options.tables}: source {source.name} has {known}")
     ctx.run.extra.update({"source": source.name, "folder": folder})
+    ledger = IngestedFiles(ctx.lake, source.name)
     ctx.steps(
         [
-            (f"{source.name} -> bronze.{st.table}", partial(ingest_table, ctx, source, folder, st))
+            (
+                f"{source.name} -> bronze.{st.table}",
+                partial(ingest_table, ctx, ledger, source, folder, st),
+            )
             for st in tables
         ],
         parallel=ctx.job.ingest.parallel_tables,
     )
+    ctx.run.noop = not any(c.read for c in ctx.run.counts.values())
 
 
 SPEC = JobSpec(
@@ -128,6 +156,6 @@ SPEC = JobSpec(
     config_model=IngestConfig,
     run=run,
     reads=("landing/<source>/*",),
-    writes=("bronze.<table>", "quarantine.<table>"),
+    writes=("bronze.<table>", "quarantine.<table>", "ops.ingested_files"),
     options_model=IngestOptions,
 )

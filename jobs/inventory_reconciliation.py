@@ -26,12 +26,12 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from catalog.tables import ABC_CLASSES, TABLES
+from catalog.tables import ABC_CLASSES, RECON_ROWS, TABLES
 from lakecore.config import JobConfig, StrictModel, model_of, to_dataclass
 from lakecore.job import JobContext, JobSpec
 from lakecore.quality import Check
 from transforms.inventory.accuracy import GRAINS, build_accuracy
-from transforms.inventory.ledger import RECON_PREFIX, rejected_events, replay_events
+from transforms.inventory.ledger import rejected_events, replay_events
 from transforms.inventory.outputs import (
     ALERT_TYPES,
     SNAPSHOT_SCHEMA,
@@ -54,16 +54,10 @@ ADJUSTMENTS = "gold.inventory_adjustments"
 ACCURACY = "gold.inventory_accuracy"
 ALERTS = "gold.inventory_alerts"
 QUARANTINE = "quarantine.inventory_reconciliation"
-# The ledger rows this job owns. Written as a range (not LIKE 'recon:%') so that Delta
-# skips every file whose event_id min/max statistics lie outside it.
-_AFTER_PREFIX = RECON_PREFIX[:-1] + chr(ord(RECON_PREFIX[-1]) + 1)
-OWN_ROWS = (
-    f"event_type = 'ADJUSTMENT' AND event_id >= '{RECON_PREFIX}' AND event_id < '{_AFTER_PREFIX}'"
-)
-OWN_LEDGER_ROWS = (
-    f"t.event_type = 'ADJUSTMENT' AND t.event_id >= '{RECON_PREFIX}' "
-    f"AND t.event_id < '{_AFTER_PREFIX}'"
-)
+# The ledger rows this job owns (catalog.tables.RECON_ROWS: a range, so that Delta
+# skips every file whose event_id min/max statistics lie outside it).
+OWN_ROWS = RECON_ROWS
+OWN_LEDGER_ROWS = RECON_ROWS.replace("event_type", "t.event_type").replace("event_id", "t.event_id")
 
 
 ToleranceConfig = model_of(Tolerance)
@@ -126,8 +120,8 @@ def _in_days(column: str, days: list[date]) -> str:
 
 def sync_ledger(ctx: JobContext) -> None:
     """The ledger's `recon:` rows become exactly gold.inventory_adjustments (MERGE on the
-    count's event id, then own rows whose adjustment is gone are deleted). Every run does
-    it: `conform` rewrites silver from bronze.
+    count's event id, then own rows whose adjustment is gone are deleted), after every
+    change of the adjustments; `conform` leaves these rows alone (catalog `job_owned_rows`).
 
     Two statements rather than one MERGE with WHEN NOT MATCHED BY SOURCE: Delta skips
     the files of other events for a MERGE whose condition bounds the target (the job's
@@ -256,7 +250,6 @@ def reconcile_day(ctx: JobContext, day: date) -> None:
         if n == 0:
             ctx.log.info("%s: %s: no new count and no late event: nothing to reconcile", NAME, day)
             ctx.run.add(DISCREPANCIES, written=0)
-            sync_ledger(ctx)
             return
         discrepancies = build_discrepancies(reconciled, *stamp)
         ctx.gate(discrepancies, DISCREPANCIES, [

@@ -9,7 +9,7 @@ Without a date: the latest event day in the input, never the clock.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 
 from pydantic import Field, model_validator
 from pyspark import StorageLevel
@@ -20,8 +20,9 @@ from catalog.tables import TABLES
 from lakecore.config import JobConfig, model_of, to_dataclass
 from lakecore.job import JobContext, JobSpec
 from lakecore.quality import Check
+from lakecore.runs import last_run_inputs
 from transforms.common.skew import hot_keys
-from transforms.seller_risk.facts import build_seller_orders
+from transforms.seller_risk.facts import build_seller_orders, earliest_event_day
 from transforms.seller_risk.features import (
     EPOCH,
     active_seller_days,
@@ -52,6 +53,9 @@ class ScoreRuleConfig(model_of(ScoreRule, exclude=("feature",))):  # type: ignor
 class SellerRiskParams(model_of(RiskParams)):  # type: ignore[misc]
     feature_version: str = "seller_risk_v1"
     reason_codes: int = Field(default=3, ge=1)
+    # A `--date D` run also recomputes the earlier days that rows arriving since the
+    # last run belong to (late data), up to this many days back; older ones are logged.
+    late_data_days: int = Field(default=30, ge=0)
     scoring: dict[str, ScoreRuleConfig] = Field(default_factory=dict, min_length=1)
 
     @model_validator(mode="after")
@@ -92,6 +96,34 @@ def read_checked(ctx: JobContext, table: str) -> DataFrame | None:
     if missing:
         raise ValueError(f"{name}: missing columns {missing}; present: {df.columns}")
     return df.select(*schema.names)
+
+
+def late_data_start(ctx: JobContext) -> date | None:
+    """The earliest event day among the silver rows changed since the job's last run
+    (Delta change data feed of each input), or None when nothing earlier changed."""
+    last = last_run_inputs(ctx.lake, ctx.spec.name)
+    if not last:
+        return None
+    days = []
+    for t in REQUIRED + OPTIONAL:
+        name = f"silver.{t}"
+        before, now = last.get(name), ctx.lake.version(name)
+        if before is None or now is None or now == before:
+            continue
+        try:
+            changes = ctx.lake.changes(name, before, now)
+            if t == "order_items":  # an order line dates from its order's purchase
+                orders = ctx.lake.read("silver.orders").select("order_id", "purchased_at")
+                changes = changes.join(orders, on="order_id", how="left")
+            day = changes.agg(earliest_event_day(changes)).first()[0]
+        except Exception as exc:  # no change feed over that range (turned on later, vacuumed)
+            ctx.log.warning(
+                "seller_risk_features: %s: changes since v%s unknown: %s", name, before, exc
+            )
+            continue
+        if day is not None:
+            days.append(day)
+    return min(days, default=None)
 
 
 def read_inputs(ctx: JobContext) -> dict[str, DataFrame | None]:
@@ -179,8 +211,28 @@ def hot_sellers(ctx: JobContext, seller_orders: DataFrame) -> list[tuple]:
     return keys
 
 
+def with_late_days(ctx: JobContext) -> None:
+    """Widen a single-date run to the days late rows belong to (see `late_data_days`)."""
+    if ctx.start != ctx.end or ctx.options.force:
+        return
+    late = late_data_start(ctx)
+    if late is None or ctx.start is None or late >= ctx.start:
+        return
+    limit = ctx.job.seller_risk.late_data_days
+    if (ctx.start - late).days > limit:
+        ctx.log.warning(
+            "seller_risk_features: rows arrived for %s, more than %d days before %s: those "
+            "days are not recomputed (run a backfill with --start/--end)", late, limit, ctx.start
+        )  # fmt: skip
+        late = ctx.start - timedelta(days=limit)
+    ctx.log.info("seller_risk_features: late rows since the last run: recomputing from %s", late)
+    ctx.run.extra["recomputed_from"] = str(late)
+    ctx.start = late
+
+
 def run(ctx: JobContext) -> None:
     section = ctx.job.seller_risk
+    with_late_days(ctx)
     tables = read_inputs(ctx)
     seller_orders = persisted_seller_orders(ctx)
     table = None

@@ -10,8 +10,11 @@ the two functions that build Airflow objects.
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from datetime import timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,9 @@ ASSET_SCHEME = "x-lakehouse"  # `x-` marks a scheme Airflow has no normaliser fo
 
 # Retries with exponential backoff: 2, 4, 8 minutes... capped at 30. Jobs are
 # idempotent (replaceWhere on their dates, MERGE on keys), so a retry is safe.
+# Exit codes a retry cannot fix fail the task at once (jobs.cli): 2 bad usage or
+# config (nothing written), 3 a quality gate withheld the output.
+NO_RETRY_EXIT_CODES = {2: "bad usage or config", 3: "a quality gate failed"}
 DEFAULT_RETRIES = 3
 RETRY_DELAY = timedelta(minutes=2)
 MAX_RETRY_DELAY = timedelta(minutes=30)
@@ -135,6 +141,43 @@ def silver_inputs(*jobs: str) -> str:
     return ",".join(dict.fromkeys(tables))
 
 
+def exit_code_of(message: str) -> int | None:
+    """spark-submit's exit code from the Spark provider's failure message."""
+    match = re.search(r"Error code is: (\d+)", message)
+    return int(match.group(1)) if match else None
+
+
+@cache
+def operator_class() -> type:
+    """SparkSubmitOperator that fails without retry on the exit codes a retry cannot fix,
+    and resolves the job's `--conf` when the task runs (the worker's LAKEHOUSE_ENV), not
+    when the DAG file was parsed."""
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+    class LakehouseSparkSubmitOperator(SparkSubmitOperator):
+        def __init__(self, *, lakehouse_job: str, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.lakehouse_job = lakehouse_job
+
+        def execute(self, context: Any) -> None:
+            self.conf = spark_conf(self.lakehouse_job, os.environ.get("LAKEHOUSE_ENV") or None)
+            try:
+                super().execute(context)
+            except AirflowFailException:
+                raise
+            except AirflowException as exc:
+                code = exit_code_of(str(exc))
+                if code in NO_RETRY_EXIT_CODES:
+                    raise AirflowFailException(
+                        f"{self.lakehouse_job} exited {code} ({NO_RETRY_EXIT_CODES[code]}): "
+                        "not retried"
+                    ) from exc
+                raise
+
+    return LakehouseSparkSubmitOperator
+
+
 def spark_job(
     job: str,
     *,
@@ -145,10 +188,9 @@ def spark_job(
 ) -> Any:
     """One SparkSubmitOperator running one platform job. Whether it takes `--date` and
     the tables it publishes (its outlets) come from the job's own SPEC (lakecore.jobmeta)."""
-    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-
     meta = read_job_meta(job)
-    return SparkSubmitOperator(
+    return operator_class()(
+        lakehouse_job=job,
         task_id=task_id or job,
         outlets=[table_asset(t) for t in task_outlets(meta, args)],
         **submit_kwargs(job, dated=meta.dated, args=args, date_template=date_template),

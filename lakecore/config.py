@@ -16,9 +16,11 @@ env.lakehouse.root=` still wins). Empty means unset.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
 import os
+import types
 import typing
 from dataclasses import dataclass
 from datetime import date
@@ -303,7 +305,21 @@ def parse_overrides(pairs: list[str] | None) -> list[tuple[str, Any]]:
     return out
 
 
+# Maps keyed by Spark setting names, which hold dots themselves: `--set
+# env.spark.conf.spark.sql.x=1` sets the key `spark.sql.x` of `spark.conf` (a
+# string, as Spark takes it) and keeps the map's other keys.
+SPARK_CONF_MAPS = ("spark.conf.", "spark.extra.")
+
+
 def _set_dotted(data: dict[str, Any], key: str, value: Any, source: str) -> None:
+    for prefix in SPARK_CONF_MAPS:
+        if key.startswith(prefix) and len(key) > len(prefix):
+            section, name = prefix.rstrip(".").split(".")
+            conf = data.setdefault(section, {}).setdefault(name, {})
+            if not isinstance(conf, dict):
+                raise ConfigError(f"{source}: key '{prefix.rstrip('.')}' is not a section")
+            conf[key[len(prefix) :]] = value if isinstance(value, str) else json.dumps(value)
+            return
     node = data
     parts = key.split(".")
     for part in parts[:-1]:
@@ -314,6 +330,41 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any, source: str) -> None
     node[parts[-1]] = value
 
 
+def _fields_at(model: Any, loc: tuple[Any, ...]) -> list[str]:
+    """The keys a model accepts at `loc` (a path of field names and mapping keys)."""
+    for part in loc:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return []
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return []
+        model = field.annotation
+        origin = typing.get_origin(model)
+        if origin is dict:  # dict[str, Model]: the next part is a mapping key
+            model = ("dict", typing.get_args(model)[1])
+        while isinstance(model, tuple):
+            model = model[1]
+        if typing.get_origin(model) in (typing.Union, types.UnionType):
+            models = [a for a in typing.get_args(model) if a is not type(None)]
+            model = models[0] if len(models) == 1 else None
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return []
+
+
+def _unknown_key(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
+    """`unknown key 'a.b'`, with the closest valid key and the valid keys of its section."""
+    key = ".".join(str(p) for p in loc)
+    parent = loc[:-1]
+    # A dict[str, Model] value's fields: skip the mapping key in the path.
+    valid = _fields_at(model, parent) or _fields_at(model, tuple(p for p in parent[:-1]))
+    if not valid:
+        return f"unknown key '{key}'"
+    close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+    hint = f"; did you mean '{'.'.join([*map(str, parent), close[0]])}'?" if close else ""
+    return f"unknown key '{key}'{hint} (valid here: {', '.join(valid)})"
+
+
 def _validate(model: type[BaseModel], data: dict[str, Any], path: Path) -> Any:
     try:
         return model.model_validate(data)
@@ -322,7 +373,7 @@ def _validate(model: type[BaseModel], data: dict[str, Any], path: Path) -> Any:
         for err in exc.errors():
             key = ".".join(str(p) for p in err["loc"]) or "(top level)"
             if err["type"] == "extra_forbidden":
-                problems.append(f"unknown key '{key}'")
+                problems.append(_unknown_key(model, tuple(err["loc"])))
             elif err["type"] == "missing":
                 problems.append(f"missing key '{key}'")
             else:
@@ -354,6 +405,12 @@ def _quality_docs(lake: LakehouseConfig, base: Path, platform_file: Path) -> str
     return str(Path(_resolve_local(lake.root, base), "_quality"))
 
 
+def own_section(job_model: type[BaseModel]) -> str | None:
+    """The job's own YAML section (beside `spark`, `skew`, `description`), if one."""
+    own = [f for f in job_model.model_fields if f not in JobConfig.model_fields]
+    return own[0] if len(own) == 1 else None
+
+
 def load_run_config(
     job_name: str,
     job_model: type[J],
@@ -369,11 +426,15 @@ def load_run_config(
     job_raw = _read_yaml(job_file)
 
     env_overrides: list[tuple[str, Any]] = []
+    section = own_section(job_model)
     for key, value in parse_overrides(overrides):
         if key.startswith("env."):
             env_overrides.append((key[len("env.") :], value))
-        else:
-            _set_dotted(job_raw, key, value, f"{job_file} (--set)")
+            continue
+        head, _, rest = key.partition(".")
+        if head == job_name and section and section != job_name and rest:
+            key = f"{section}.{rest}"  # `--set seller_risk_features.x` = `seller_risk.x`
+        _set_dotted(job_raw, key, value, f"{job_file} (--set)")
 
     platform = _validate(PlatformConfig, platform_raw, platform_file)
     name = env_name or os.environ.get("LAKEHOUSE_ENV") or platform.default_env

@@ -12,10 +12,13 @@ import time
 from collections.abc import Sequence
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 log = logging.getLogger(__name__)
+
+CHANGE_FEED = "delta.enableChangeDataFeed"
+IS_DELETE = "_is_delete"  # flags a deleted key in a change set (apply_changes)
 
 # stream: raw messages with Kafka's columns, the embedded stand-in for a topic.
 LAYERS = ("stream", "bronze", "silver", "gold", "quarantine", "ops", "truth")
@@ -71,16 +74,53 @@ class Lakehouse:
             )
         return self.spark.read.format("delta").load(self.path(name))
 
+    def version(self, name: str) -> int | None:
+        """The table's latest Delta version (None when it does not exist)."""
+        if not self.exists(name):
+            return None
+        return int(DeltaTable.forPath(self.spark, self.path(name)).history(1).first()["version"])
+
+    def changes(self, name: str, after: int, through: int) -> DataFrame:
+        """The table's row changes in versions (after, through] from Delta's change data
+        feed: the row plus `_change_type`, `_commit_version`, `_commit_timestamp`."""
+        return (
+            self.spark.read.format("delta")
+            .option("readChangeFeed", "true")
+            .option("startingVersion", after + 1)
+            .option("endingVersion", through)
+            .load(self.path(name))
+        )
+
+    def ensure_change_feed(self, name: str) -> bool:
+        """Turn on the change data feed of an existing table; True if it was off."""
+        props = DeltaTable.forPath(self.spark, self.path(name)).detail().first()["properties"]
+        if (props or {}).get(CHANGE_FEED) == "true":
+            return False
+        self.spark.sql(
+            f"ALTER TABLE delta.`{self.path(name)}` SET TBLPROPERTIES ('{CHANGE_FEED}' = 'true')"
+        )
+        log.info("%s: change data feed turned on", name)
+        return True
+
     def register_catalog(self) -> list[str]:
-        """Expose every table as `layer.table` in Spark SQL (for `query` and notebooks)."""
+        """Expose every table as `layer.table` in Spark SQL (for `query` and notebooks).
+
+        Tables are external (their files stay where they are). A name the session
+        already maps to another lake (a notebook or a test that opened two lakes)
+        is re-pointed: dropping an external table drops only its name.
+        """
         names = self.tables()
         for layer in LAYERS:
             self.spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer}")
         for name in names:
             layer, table = split_name(name)
-            self.spark.sql(
-                f"CREATE TABLE IF NOT EXISTS {layer}.`{table}` USING DELTA LOCATION '{self.path(name)}'"
-            )
+            path = self.path(name)
+            if self.spark.catalog.tableExists(f"{layer}.{table}"):
+                where = self.spark.sql(f"DESCRIBE DETAIL {layer}.`{table}`").first()["location"]
+                if where.rstrip("/").removeprefix("file:") == path.removeprefix("file:"):
+                    continue
+                self.spark.sql(f"DROP TABLE {layer}.`{table}`")
+            self.spark.sql(f"CREATE TABLE {layer}.`{table}` USING DELTA LOCATION '{path}'")
         return names
 
     # ------------------------------------------------------------------ writes
@@ -186,6 +226,30 @@ class Lakehouse:
             builder = builder.whenNotMatchedBySourceDelete(delete_unmatched)
         return self._timed_write(name, f"merge on {list(keys)}", builder.execute, count_rows)
 
+    def apply_changes(self, changes: DataFrame, name: str, keys: Sequence[str]) -> int:
+        """MERGE a change set (one row per key, `_is_delete` flags a deleted key) into the
+        table: deleted keys go, the others are upserted; rows whose key is not in the
+        change set are untouched. Returns the rows inserted, updated or deleted."""
+        columns = [c for c in changes.columns if c != IS_DELETE]
+        builder = (
+            DeltaTable.forPath(self.spark, self.path(name))
+            .alias("t")
+            .merge(changes.alias("s"), _on(keys))
+            .whenMatchedDelete(f"s.{IS_DELETE}")
+            .whenMatchedUpdate(f"NOT s.{IS_DELETE}", set={c: f"s.`{c}`" for c in columns})
+            .whenNotMatchedInsert(f"NOT s.{IS_DELETE}", values={c: f"s.`{c}`" for c in columns})
+        )
+        start = time.monotonic()
+        builder.execute()
+        metrics = DeltaTable.forPath(self.spark, self.path(name)).history(1).first()
+        m = metrics["operationMetrics"] or {}
+        rows = sum(
+            int(m.get(k, 0))
+            for k in ("numTargetRowsInserted", "numTargetRowsUpdated", "numTargetRowsDeleted")
+        )
+        log.info("applied %s changes to %s in %.1fs", rows, name, time.monotonic() - start)
+        return rows
+
     def delete_keys(
         self, keys_df: DataFrame, name: str, keys: Sequence[str], target_filter: str | None = None
     ) -> int:
@@ -255,6 +319,33 @@ class Lakehouse:
 
     def count(self, name: str) -> int:
         return self.read(name).count() if self.exists(name) else 0
+
+
+def latest_per_key(df: DataFrame, keys: Sequence[str], newest_first: Column) -> DataFrame:
+    """The first row of each key in `newest_first` order (e.g. an append-only log's
+    latest entry per key)."""
+    w = Window.partitionBy(*[F.col(k) for k in keys]).orderBy(newest_first)
+    return df.withColumn("_n", F.row_number().over(w)).where("_n = 1").drop("_n")
+
+
+def latest_changes(changes: DataFrame, keys: Sequence[str]) -> DataFrame:
+    """The last change of each key in a change-feed read: its row and `_is_delete`.
+
+    Pre-images are dropped; within one commit an insert or post-image wins over a
+    delete (a table rewritten whole deletes and re-inserts its rows in one commit).
+    """
+    kinds = F.col("_change_type")
+    w = Window.partitionBy(*[F.col(k) for k in keys]).orderBy(
+        F.col("_commit_version").desc(), F.when(kinds == "delete", 1).otherwise(0)
+    )
+    meta = ("_change_type", "_commit_version", "_commit_timestamp")
+    return (
+        changes.where(kinds != "update_preimage")
+        .withColumn("_n", F.row_number().over(w))
+        .where("_n = 1")
+        .withColumn(IS_DELETE, kinds == "delete")
+        .drop("_n", *meta)
+    )
 
 
 def hadoop_path(spark: SparkSession, path: str):

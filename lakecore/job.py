@@ -39,6 +39,8 @@ class RunOptions(BaseModel):
     date: str | None = None
     start: str | None = None
     end: str | None = None
+    # Dated jobs skip dates whose inputs have not changed since their last run; not so.
+    force: bool = False
 
     @classmethod
     def own_fields(cls) -> dict[str, Any]:
@@ -62,6 +64,8 @@ class JobSpec:
     default_date: Callable[[JobContext], date] | None = None
     options_model: type[RunOptions] = RunOptions
     in_demo: bool = True
+    # A dated job that also runs without a date (it then covers everything).
+    date_optional: bool = False
 
     @property
     def meta(self) -> JobMeta:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from pyspark.sql import DataFrame, SparkSession
@@ -64,18 +65,36 @@ def file_format(path: str) -> str | None:
     return None
 
 
-def list_files(spark: SparkSession, folder: str, patterns: tuple[str, ...]) -> list[str]:
-    """Files matching the glob patterns (local paths or s3a:// URIs), sorted."""
+@dataclass(frozen=True)
+class LandingFile:
+    """One landing file as the file system lists it: what identifies a version of it."""
+
+    path: str
+    size: int
+    modified_ms: int  # modification time, epoch milliseconds
+
+
+def list_landing_files(
+    spark: SparkSession, folder: str, patterns: tuple[str, ...]
+) -> list[LandingFile]:
+    """Readable files (known formats) matching the glob patterns, local paths or s3a://
+    URIs, sorted by path; writer artefacts (`_SUCCESS`, `.crc`) are left out."""
     jvm = spark.sparkContext._jvm
     conf = spark.sparkContext._jsc.hadoopConfiguration()
-    found: set[str] = set()
+    found: dict[str, LandingFile] = {}
     for pattern in patterns:
         glob_path = jvm.org.apache.hadoop.fs.Path(f"{folder.rstrip('/')}/{pattern}")
         fs = glob_path.getFileSystem(conf)
         for status in fs.globStatus(glob_path) or []:
-            if status.isFile():
-                found.add(status.getPath().toString())
-    return sorted(found)
+            path = status.getPath().toString()
+            if status.isFile() and file_format(path):
+                found[path] = LandingFile(path, status.getLen(), status.getModificationTime())
+    return [found[p] for p in sorted(found)]
+
+
+def list_files(spark: SparkSession, folder: str, patterns: tuple[str, ...]) -> list[str]:
+    """Paths of the readable files matching the glob patterns, sorted."""
+    return [f.path for f in list_landing_files(spark, folder, patterns)]
 
 
 def _csv_header(spark: SparkSession, path: str, options: dict[str, str]) -> list[str]:
@@ -122,10 +141,15 @@ def _read_parquet(spark: SparkSession, files: list[str]) -> DataFrame:
 
 
 def read_source_table(
-    spark: SparkSession, folder: str, st: LandingSpec, canonical_columns: list[str]
+    spark: SparkSession,
+    folder: str,
+    st: LandingSpec,
+    canonical_columns: list[str],
+    files: list[str] | None = None,
 ) -> DataFrame:
-    """All landing rows of one source table, raw, with lineage columns."""
-    files = list_files(spark, folder, st.files)
+    """The landing rows of one source table (all its files, or `files`), raw, with
+    lineage columns."""
+    files = list_files(spark, folder, st.files) if files is None else files
     by_format: dict[str, list[str]] = defaultdict(list)
     for f in files:
         fmt = file_format(f)

@@ -1,8 +1,9 @@
 """Running one job: config first (nothing written on error), then Spark, then the run record.
 
-Exit codes of the command line (jobs.cli): 0 success, 1 the job failed
-(recorded as FAILED in ops.job_runs), 2 bad usage or bad config (nothing was
-written).
+Exit codes of the command line (jobs.cli): 0 success (or nothing to do), 1 the
+job failed (recorded as FAILED in ops.job_runs), 2 bad usage or bad config
+(nothing was written), 3 a quality gate withheld the output (recorded as FAILED;
+a retry would fail the same way).
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from datetime import date
 from lakecore.config import JobConfig, load_run_config
 from lakecore.io import Lakehouse
 from lakecore.job import JobContext, JobSpec, RunOptions
-from lakecore.runs import JobRun
+from lakecore.jobmeta import TABLE_NAME
+from lakecore.runs import JobRun, last_run_inputs
 from lakecore.session import get_spark
 
 log = logging.getLogger("jobs")
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_GATE = 3
 
 
 class UsageError(Exception):
@@ -80,21 +83,44 @@ def run_job(spec: JobSpec, options: RunOptions) -> int:
     ctx = JobContext(spec=spec, cfg=cfg, spark=spark, lake=lake, run=run, options=options)
     log.info("run %s: job %s, env %s, lake %s", run.run_id, spec.name, cfg.env_name, lake.root)
     try:
-        if spec.dated and start is None:
+        if spec.dated and start is None and not spec.date_optional:
             if spec.default_date is None:
                 raise UsageError(f"job {spec.name} needs --date or --start/--end")
             start = end = spec.default_date(ctx)
             log.info("%s: no date given, using the latest date in its input: %s", spec.name, start)
         ctx.start, ctx.end = start, end
         run.logical_start, run.logical_end = start, end
-        spec.run(ctx)
+        inputs = input_versions(lake, spec)
+        skippable = spec.dated and spec.default_date is not None and not options.force
+        if skippable and inputs == last_run_inputs(
+            lake, spec.name, config_hash=cfg.config_hash, dates=(start, end)
+        ):
+            log.info(
+                "%s %s..%s: no input changed since its last run: nothing to do (--force runs it)",
+                spec.name, start, end,
+            )  # fmt: skip
+            run.noop = True
+            run.extra["inputs"] = inputs
+        else:
+            spec.run(ctx)
+            # Tables the job also writes are compared as it left them.
+            after = input_versions(lake, spec)
+            written = set(spec.meta.tables_written())
+            run.extra["inputs"] = {**inputs, **{t: v for t, v in after.items() if t in written}}
     except Exception as exc:
         run.record(spark, lake, "FAILED", f"{type(exc).__name__}: {exc}")
         raise
     finally:
         ctx.release()
-    run.record(spark, lake, "SUCCEEDED")
+    run.record(spark, lake, "NO_OP" if run.noop else "SUCCEEDED")
     return 0
+
+
+def input_versions(lake: Lakehouse, spec: JobSpec) -> dict[str, int]:
+    """The Delta version of every table the job declares it reads (those that exist)."""
+    names = {alt.strip() for r in spec.reads for alt in r.split("|")}
+    versions = {n: lake.version(n) for n in sorted(names) if TABLE_NAME.match(n)}
+    return {n: v for n, v in versions.items() if v is not None}
 
 
 def open_lake(options: RunOptions, app: str = "query") -> Lakehouse:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakecore.io import Lakehouse
@@ -62,6 +63,8 @@ class JobRun:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     counts: dict[str, TableCounts] = field(default_factory=dict)
     extra: dict[str, object] = field(default_factory=dict)
+    # Set by a job that found nothing new and wrote nothing: recorded as NO_OP.
+    noop: bool = False
     _t0: float = field(default_factory=time.monotonic)
 
     def add(self, table: str, read: int = 0, written: int = 0, quarantined: int = 0) -> None:
@@ -125,3 +128,26 @@ class JobRun:
             t.written,
             t.quarantined,
         )
+
+
+def last_run_inputs(
+    lake: Lakehouse,
+    job: str,
+    *,
+    config_hash: str | None = None,
+    dates: tuple[date | None, date | None] | None = None,
+) -> dict[str, int] | None:
+    """The input table versions (`_extra.inputs`) of the job's latest successful run (or
+    no-op), optionally of the same config and logical dates; None when there is none."""
+    if not lake.exists(JOB_RUNS):
+        return None
+    same = (F.col("job") == job) & F.col("status").isin("SUCCEEDED", "NO_OP")
+    if config_hash is not None:
+        same &= F.col("config_hash") == config_hash
+    if dates is not None:
+        same &= F.col("logical_start").eqNullSafe(dates[0])
+        same &= F.col("logical_end").eqNullSafe(dates[1])
+    last = lake.read(JOB_RUNS).where(same).orderBy(F.col("ended_at").desc()).first()
+    if last is None:
+        return None
+    return json.loads(last["table_counts"] or "{}").get("_extra", {}).get("inputs")

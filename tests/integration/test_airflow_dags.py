@@ -230,3 +230,17 @@ def test_hourly_inventory_dag_runs_spark_submit(
         "SUCCEEDED",
         str(day),
     )
+
+
+def test_a_config_error_fails_the_task_at_once_without_retry(airflow_home, monkeypatch):
+    """spark-submit exits 2 (a mistyped key): the task fails for good, it is not retried."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from lakecore.airflow_conf import spark_job
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SPARK_LAKEHOUSE", json.dumps({"conn_type": "spark", "host": "local[1]"})
+    )
+    task = spark_job("conform", args=("--set", "conform.parallel_tabels=2"))
+    with pytest.raises(AirflowFailException, match=r"conform exited 2 \(bad usage or config\)"):
+        task.execute(context={})

@@ -71,3 +71,38 @@ def test_tables_summary(small_lake, capsys):
     assert run_cli(small_lake, "tables") == 0
     out = capsys.readouterr().out
     assert "silver.sellers" in out and " 2 " in out
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DELETE FROM silver.sellers WHERE n > 0",
+        "UPDATE silver.sellers SET n = 0",
+        "INSERT INTO silver.sellers SELECT * FROM silver.sellers",
+        "MERGE INTO silver.sellers t USING silver.sellers s ON t.seller_id = s.seller_id "
+        "WHEN MATCHED THEN DELETE",
+        "DROP TABLE silver.sellers",
+        "ALTER TABLE silver.sellers ADD COLUMNS (x int)",
+        "CREATE TABLE silver.other (a int) USING delta",
+        "TRUNCATE TABLE silver.sellers",
+        "VACUUM silver.sellers",
+        "OPTIMIZE silver.sellers",
+        "RESTORE TABLE silver.sellers TO VERSION AS OF 0",
+        "SELECT 1; DROP TABLE silver.sellers",
+        "WITH x AS (SELECT 1) INSERT INTO silver.sellers SELECT * FROM silver.sellers",
+    ],
+)
+def test_query_refuses_what_changes_the_lake(spark, small_lake, sql, capsys):
+    assert run_cli(small_lake, "query", sql) == 2
+    err = capsys.readouterr().err
+    assert "read-only" in err or "does not parse as one SQL statement" in err
+    lake = Lakehouse(spark, str(small_lake))
+    assert lake.count("silver.sellers") == 2
+    assert lake.version("silver.sellers") == 0  # not a single commit
+
+
+def test_query_allows_reads_and_writes_only_when_asked(spark, small_lake):
+    for sql in ("SHOW TABLES", "DESCRIBE HISTORY silver.sellers", "EXPLAIN SELECT 1"):
+        assert run_cli(small_lake, "query", sql) == 0, sql
+    assert run_cli(small_lake, "query", "DELETE FROM silver.sellers WHERE n = 0", "--write") == 0
+    assert Lakehouse(spark, str(small_lake)).count("silver.sellers") == 1

@@ -38,7 +38,7 @@ def landing(tmp_path):
     return folder
 
 
-def _ingest(lake_root, landing):
+def _ingest(lake_root, landing, *extra):
     return run_cli(
         lake_root,
         "run",
@@ -49,6 +49,7 @@ def _ingest(lake_root, landing):
         str(landing),
         "--tables",
         "order_items",
+        *extra,
     )
 
 
@@ -93,10 +94,80 @@ def test_reingest_is_idempotent(spark, lake_root, landing):
     lake = Lakehouse(spark, str(lake_root))
     first_bronze = sorted(lake.read("bronze.order_items").collect())
     first_q = sorted(lake.read("quarantine.order_items").drop("reasons").collect())
-    assert _ingest(lake_root, landing) == 0
+    versions = (lake.version("bronze.order_items"), lake.version("quarantine.order_items"))
+    assert _ingest(lake_root, landing) == 0  # nothing new: nothing read, nothing written
+    assert (lake.version("bronze.order_items"), lake.version("quarantine.order_items")) == versions
+    assert _ingest(lake_root, landing, "--reprocess") == 0  # everything read again
     assert sorted(lake.read("bronze.order_items").collect()) == first_bronze
     assert sorted(lake.read("quarantine.order_items").drop("reasons").collect()) == first_q
-    assert lake.read("ops.job_runs").count() == 2
+    runs = lake.read("ops.job_runs").orderBy("ended_at").collect()
+    assert [(r.status, r.rows_read) for r in runs] == [
+        ("SUCCEEDED", 9),
+        ("NO_OP", 0),
+        ("SUCCEEDED", 9),
+    ]
+
+
+def _write_gz(path, lines):
+    with gzip.open(path, "wt") as f:
+        f.write(HEADER + "\n".join(lines) + "\n")
+
+
+def test_only_new_files_are_read_and_a_changed_file_is_read_again(spark, lake_root, landing):
+    assert _ingest(lake_root, landing) == 0
+    lake = Lakehouse(spark, str(lake_root))
+    # A new file: a new order line, and a key an earlier file already holds.
+    _write_gz(
+        landing / "order_items" / "part-1.csv.gz",
+        ["o7,1,p1,s2,2025-01-03 10:00:00,7,1.0", "o1,1,p5,s5,2025-01-01 10:00:00,55,5.0"],
+    )
+    assert _ingest(lake_root, landing) == 0
+    prices = {
+        (r.order_id, r.order_item_id): r.price for r in lake.read("bronze.order_items").collect()
+    }
+    assert prices[("o7", 1)] == 7.0 and prices[("o1", 1)] == 10.5  # the earlier file's row stays
+    dup = lake.read("quarantine.order_items").where("source_file LIKE '%part-1.csv.gz'").collect()
+    assert [r.reason for r in dup] == ["duplicate_key"]
+    last = lake.read("ops.job_runs").orderBy(F.col("ended_at").desc()).first()
+    assert json.loads(last.table_counts)["_extra"]["files"]["order_items"] == {
+        "new": 1,
+        "changed": 0,
+        "skipped": 1,
+    }
+    assert (last.rows_read, last.rows_written, last.rows_quarantined) == (2, 1, 1)
+    # The first file rewritten under its name (a corrected re-delivery): read again.
+    _write_gz(landing / "order_items" / "part-0.csv.gz", [*GOOD[:2], GOOD[2].replace("10.5", "12")])
+    assert _ingest(lake_root, landing) == 0
+    prices = {
+        (r.order_id, r.order_item_id): r.price for r in lake.read("bronze.order_items").collect()
+    }
+    assert prices[("o2", 1)] == 12.0 and prices[("o7", 1)] == 7.0
+    # Its old quarantine rows were replaced by its new ones (none).
+    assert (
+        lake.read("quarantine.order_items").where("source_file LIKE '%part-0.csv.gz'").count() == 0
+    )
+    last = lake.read("ops.job_runs").orderBy(F.col("ended_at").desc()).first()
+    assert json.loads(last.table_counts)["_extra"]["files"]["order_items"]["changed"] == 1
+
+
+def test_a_truncated_gzip_fails_the_run_and_publishes_nothing(spark, lake_root, tmp_path):
+    folder = tmp_path / "cut" / "order_items"
+    folder.mkdir(parents=True)
+    lines = [f"o{i},1,p1,s1,2025-01-01 10:00:00,{i}.5,1.0" for i in range(20_000)]
+    _write_gz(folder / "whole.csv.gz", lines[:10])
+    _write_gz(folder / "cut.csv.gz", lines)
+    data = (folder / "cut.csv.gz").read_bytes()
+    (folder / "cut.csv.gz").write_bytes(data[: len(data) // 2])
+    code = run_cli(
+        lake_root, "run", "ingest", "--source", "demo", "--path", str(folder.parent),
+        "--tables", "order_items",
+    )  # fmt: skip
+    assert code == 1
+    lake = Lakehouse(spark, str(lake_root))
+    run = lake.read("ops.job_runs").first()
+    assert run.status == "FAILED" and "cut.csv.gz" in run.error_message
+    assert not lake.exists("bronze.order_items")  # not the rows before the cut, nor the others
+    assert not lake.exists("ops.ingested_files")
 
 
 def test_json_lines_and_parquet(spark, lake_root, tmp_path):

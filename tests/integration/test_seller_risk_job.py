@@ -147,7 +147,9 @@ def test_quality_gate_failure_publishes_nothing_and_records_the_expectations(spa
     # A broken upstream: one seller twice in silver.sellers duplicates its feature rows.
     tables["sellers"].append({"seller_id": "s1", "registered_at": "2024-02-01 00:00:00"})
     write_silver(spark, lake_root, {"sellers": tables["sellers"]})
-    assert run_cli(lake_root, "run", "seller_risk_features", "--date", "2025-06-09") == 1
+    assert (
+        run_cli(lake_root, "run", "seller_risk_features", "--date", "2025-06-09") == 3
+    )  # EXIT_GATE: not worth a retry
     assert_df_equality(lake.read(OUT), published)  # the partition was not replaced
     run, extra = _last_run_extra(lake)
     assert run.status == "FAILED"

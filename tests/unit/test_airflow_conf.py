@@ -64,3 +64,12 @@ def test_parse_time_module_imports_neither_pyspark_nor_pandas():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_exit_codes_a_retry_cannot_fix_are_read_from_the_providers_message():
+    from lakecore.airflow_conf import NO_RETRY_EXIT_CODES, exit_code_of
+
+    msg = "Cannot execute: spark-submit --master local[2] jobs/main.py ingest. Error code is: 2."
+    assert exit_code_of(msg) == 2 and 2 in NO_RETRY_EXIT_CODES and 3 in NO_RETRY_EXIT_CODES
+    assert exit_code_of("Cannot execute: x. Error code is: 1.") == 1
+    assert exit_code_of("something else") is None

@@ -280,3 +280,53 @@ def test_model_of_takes_defaults_and_bounds_from_the_dataclass():
     for bad in ({"days": 0}, {"windows": []}, {"days": 1.5}, {"other": 1}):
         with pytest.raises(ValidationError):
             Model(**bad)
+
+
+def test_unknown_key_names_the_closest_and_the_valid_keys():
+    from jobs.registry import registry
+
+    spec = registry()["seller_risk_features"]
+    with pytest.raises(ConfigError) as err:
+        load_run_config(spec.name, spec.config_model, overrides=["seller_risk.windws=[1]"])
+    msg = str(err.value)
+    assert "seller_risk_features.yaml: unknown key 'seller_risk.windws'" in msg
+    assert "did you mean 'seller_risk.windows'?" in msg and "active_days" in msg
+
+
+def test_set_accepts_the_job_name_for_its_own_section():
+    from jobs.registry import registry
+
+    spec = registry()["als_embeddings"]
+    cfg = load_run_config(spec.name, spec.config_model, overrides=["als_embeddings.rank=7"])
+    assert cfg.job.als.rank == 7
+
+
+def test_cli_config_prints_the_resolved_config_with_secrets_masked(capsys):
+    import yaml
+
+    conf_key = "env.spark.conf.spark.sql.files.maxPartitionBytes=64"
+    code = cli_main(["config", "ingest", "--set", "ingest.parallel_tables=1", "--set", conf_key])
+    assert code == 0
+    doc = yaml.safe_load(capsys.readouterr().out)
+    assert doc["job"] == "ingest" and doc["settings"]["ingest"]["parallel_tables"] == 1
+    conf = doc["environment"]["spark"]["conf"]
+    # One key with dots, merged into the map: the YAML's other keys stay.
+    assert conf["spark.sql.files.maxPartitionBytes"] == "64"
+    assert conf["spark.sql.session.timeZone"] == "UTC"
+    from jobs.cli import masked
+
+    assert masked({"s3": {"secret_key": "abc", "region": "x"}, "token": None}) == {
+        "s3": {"secret_key": "***", "region": "x"},
+        "token": None,
+    }
+
+
+def test_cli_list_json_and_demo_rejects_an_unknown_section(capsys):
+    import json
+
+    assert cli_main(["list", "--json"]) == 0
+    jobs = {j["name"]: j for j in json.loads(capsys.readouterr().out)}
+    assert jobs["ingest"]["writes"][:2] == ["bronze.<table>", "quarantine.<table>"]
+    assert jobs["seller_risk_features"]["dated"] is True
+    assert cli_main(["demo", "--set", "generate_demo.orders=5"]) == 2
+    assert "did you mean 'generate_demo_data'?" in capsys.readouterr().err

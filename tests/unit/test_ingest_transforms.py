@@ -9,7 +9,7 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from catalog.tables import TableSchema
+from catalog.tables import TABLES, TableSchema
 from transforms.common.ingest import (
     parse_value,
     select_clean,
@@ -132,3 +132,33 @@ def test_nothing_is_lost(spark):
     assert clean == 1
     raw = {r["raw_record"] for r in bad.collect()}
     assert raw == {"raw1", "x", "raw3"}
+
+
+def test_movielens_timestamps_out_of_range_are_quarantined_not_fatal(spark):
+    from catalog.sources import SOURCES
+
+    st = next(t for t in SOURCES["movielens"].tables if t.table == "interactions")
+    schema = TABLES["interactions"]
+    rows = [
+        ("1", "10", "4", "881250949"),  # 1997-12-04 15:55:49
+        ("2", "20", "3", "99999999999999999"),  # year ~3e9: past 9999
+        ("3", "30", "5", "-99999999999"),  # before year 1
+        ("4", "40", "2", "soon"),
+    ]
+    raw = spark.createDataFrame(
+        rows, "user_id string, item_id string, rating_raw string, unix_ts string"
+    )
+    raw = raw.select(
+        "*",
+        F.lit(None).cast("string").alias("_corrupt_record"),
+        F.lit("u.data").alias("_source_file"),
+        F.monotonically_increasing_id().alias("_row_order"),
+        F.lit("{}").alias("_raw_record"),
+    )
+    parsed = raw.transform(
+        with_mapped_columns, {c: st.expression(c) for c in schema.names}
+    ).transform(with_typed_columns, schema, st.timestamp_formats, st.date_formats)
+    got = {r.user_id: (r.event_ts, list(r._errors)) for r in parsed.collect()}
+    assert got["1"] == (dt.datetime(1997, 12, 4, 15, 55, 49), [])
+    for user in ("2", "3", "4"):
+        assert got[user] == (None, ["bad_type:event_ts"]), user

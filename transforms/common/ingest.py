@@ -143,3 +143,21 @@ def select_quarantine(df: DataFrame, schema: TableSchema, source: str) -> DataFr
         key_json.alias("record_key"),
         F.coalesce(F.col("_corrupt_record"), F.col("_raw_record")).alias("raw_record"),
     )
+
+
+def with_earlier_duplicates(df: DataFrame, existing: DataFrame, keys: Sequence[str]) -> DataFrame:
+    """Mark clean rows whose key is already held by a row of an earlier file as
+    `duplicate_key`, as if every file had been read at once (file order decides).
+
+    `existing` has the keys and `_source_file` of the rows already in bronze. A row
+    from the same file (a re-read file) or from a file sorting before the holder's
+    replaces it: an incremental ingest keeps what a full one would.
+    """
+    holders = existing.select(*keys, F.col("_source_file").alias("_held_by"))
+    joined = df.join(holders, on=list(keys), how="left")
+    is_clean = F.size(F.col(ERRORS)) == 0
+    is_later = F.col("_held_by").isNotNull() & (F.col("_held_by") < F.col("_source_file"))
+    return joined.withColumn(
+        ERRORS,
+        F.when(is_clean & is_later, F.array(F.lit("duplicate_key"))).otherwise(F.col(ERRORS)),
+    ).drop("_held_by")

@@ -12,11 +12,10 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from catalog.tables import INVENTORY_EVENT_TYPES, ON_HAND_SIGN, RESERVED_SIGN, TABLES
+from catalog.tables import INVENTORY_EVENT_TYPES, ON_HAND_SIGN, RECON_PREFIX, RESERVED_SIGN, TABLES
 
 # Adjustments this job writes back to the ledger: `recon:<count_id>`. Their effect is
 # carried by the snapshot chain, so the replay skips them (never counted twice).
-RECON_PREFIX = "recon:"
 EVENT_COLUMNS = tuple(TABLES["inventory_events"].names)
 PAIR = ("location_id", "sku")
 

@@ -12,7 +12,8 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from transforms.inventory.ledger import EVENT_COLUMNS, PAIR, RECON_PREFIX
+from catalog.tables import RECON_PREFIX
+from transforms.inventory.ledger import EVENT_COLUMNS, PAIR
 from transforms.inventory.tolerance import status, tolerance_units
 
 ALERT_TYPES = ("NEGATIVE_ON_HAND", "NEGATIVE_AVAILABLE")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 DAY_SECONDS = 86_400
 
@@ -170,3 +171,16 @@ def build_listings(products: DataFrame) -> DataFrame:
     return products.where(F.col("seller_id").isNotNull() & F.col("listed_at").isNotNull()).select(
         "seller_id", day_number("listed_at").alias("day")
     )
+
+
+def earliest_event_day(rows: DataFrame) -> Column:
+    """The earliest day any timestamp or date of `rows` falls on (an aggregate): the
+    first as-of day the rows can count towards."""
+    dated = [
+        F.to_date(F.col(f.name))
+        for f in rows.schema.fields
+        if isinstance(f.dataType, T.TimestampType | T.DateType) and not f.name.startswith("_")
+    ]
+    if not dated:
+        return F.lit(None).cast("date")
+    return F.min(F.least(*dated) if len(dated) > 1 else dated[0])
