@@ -216,8 +216,9 @@ class AqeConfig(StrictModel):
 class SparkJobConfig(StrictModel):
     """Spark settings one job needs; applied by the session factory only."""
 
-    shuffle_partitions: int = Field(default=8, ge=1)
-    default_parallelism: int | None = Field(default=None, ge=1)
+    # Spark takes these as Java ints; a million partitions is already absurd.
+    shuffle_partitions: int = Field(default=8, ge=1, le=1_000_000)
+    default_parallelism: int | None = Field(default=None, ge=1, le=1_000_000)
     # "-1" turns broadcast joins off.
     broadcast_threshold: Annotated[
         str,
@@ -239,7 +240,7 @@ class SkewConfig(StrictModel):
 
     enabled: bool = False
     hot_key_share: float = Field(default=0.05, gt=0, le=1)
-    salt_buckets: int = Field(default=16, ge=1)
+    salt_buckets: int = Field(default=16, ge=1, le=100_000)
     sample_fraction: float = Field(default=0.1, gt=0, le=1)
 
 

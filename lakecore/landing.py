@@ -22,8 +22,8 @@ log = logging.getLogger(__name__)
 FORMATS = {
     ".csv": "csv",
     ".csv.gz": "csv",
-    ".tsv": "csv",
-    ".tsv.gz": "csv",
+    ".tsv": "tsv",  # CSV with tabs, unless the source says otherwise
+    ".tsv.gz": "tsv",
     ".json": "json",
     ".jsonl": "json",
     ".ndjson": "json",
@@ -105,8 +105,18 @@ def _csv_header(spark: SparkSession, path: str, options: dict[str, str]) -> list
     return [c.strip().strip('"').lstrip("\ufeff") for c in first[0].split(sep)]
 
 
-def _read_csv(spark: SparkSession, files: list[str], st: LandingSpec) -> DataFrame:
-    options = {"header": "true", "mode": "PERMISSIVE", "multiLine": "false", **st.csv_options}
+def _read_csv(
+    spark: SparkSession, files: list[str], st: LandingSpec, sep: str = ","
+) -> DataFrame:
+    # multiLine: a quoted field may hold a line break (RFC 4180; review texts do), and a
+    # line-by-line reader would split that record in two malformed ones.
+    options = {
+        "header": "true",
+        "mode": "PERMISSIVE",
+        "multiLine": "true",
+        "sep": sep,
+        **st.csv_options,
+    }
     columns = list(st.raw_columns) or _csv_header(spark, files[0], options)
     schema = T.StructType(
         [T.StructField(c, T.StringType()) for c in columns]
@@ -161,8 +171,8 @@ def read_source_table(
     parts = []
     for fmt, fmt_files in sorted(by_format.items()):
         log.info("reading %d %s file(s) for %s", len(fmt_files), fmt, st.table)
-        if fmt == "csv":
-            df = _read_csv(spark, fmt_files, st)
+        if fmt in ("csv", "tsv"):
+            df = _read_csv(spark, fmt_files, st, sep="\t" if fmt == "tsv" else ",")
         elif fmt == "json":
             df = _read_json(spark, fmt_files, raw_columns)
         else:

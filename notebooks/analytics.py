@@ -33,9 +33,13 @@ PUBLIC_BENCHMARKS = pd.DataFrame(
 
 
 def open_lake(app_name: str = "notebook", env_name: str | None = None) -> Lakehouse:
-    """The lake of the environment (`LAKEHOUSE_ENV`, `LAKEHOUSE_ROOT` apply), read-only use."""
+    """The lake of the environment (`LAKEHOUSE_ENV`, `LAKEHOUSE_ROOT` apply), read-only use;
+    its tables are registered as `layer.table`, so `spark.sql("select * from gold.x")`
+    works in a notebook."""
     cfg = load_run_config("query", JobConfig, env_name=env_name)
-    return Lakehouse(get_spark(cfg, app_name), cfg.lake_root)
+    lake = Lakehouse(get_spark(cfg, app_name), cfg.lake_root)
+    lake.register_catalog()
+    return lake
 
 
 def latest_date(df: DataFrame, column: str) -> date:

@@ -106,3 +106,11 @@ def test_query_allows_reads_and_writes_only_when_asked(spark, small_lake):
         assert run_cli(small_lake, "query", sql) == 0, sql
     assert run_cli(small_lake, "query", "DELETE FROM silver.sellers WHERE n = 0", "--write") == 0
     assert Lakehouse(spark, str(small_lake)).count("silver.sellers") == 1
+
+
+def test_notebooks_open_the_lake_with_layer_table_names(spark, small_lake, monkeypatch):
+    from notebooks.analytics import open_lake
+
+    monkeypatch.setenv("LAKEHOUSE_ROOT", str(small_lake))
+    lake = open_lake("test")
+    assert lake.spark.sql("SELECT count(*) AS n FROM silver.sellers").first().n == 2
