@@ -105,9 +105,7 @@ def _csv_header(spark: SparkSession, path: str, options: dict[str, str]) -> list
     return [c.strip().strip('"').lstrip("\ufeff") for c in first[0].split(sep)]
 
 
-def _read_csv(
-    spark: SparkSession, files: list[str], st: LandingSpec, sep: str = ","
-) -> DataFrame:
+def _read_csv(spark: SparkSession, files: list[str], st: LandingSpec, sep: str = ",") -> DataFrame:
     # multiLine: a quoted field may hold a line break (RFC 4180; review texts do), and a
     # line-by-line reader would split that record in two malformed ones.
     options = {
