@@ -231,3 +231,47 @@ def test_near_events_keeps_every_row_of_the_touched_windows_and_drops_the_rest(s
         window_features(bronze, [5, 60]).where(touched),
         ignore_row_order=True,
     )
+
+
+def test_spike_flag_against_a_real_baseline_snapshot(spark):
+    """The baseline is the seller's 30-day daily order rate from the last daily snapshot
+    strictly before the window's day, scaled to the window; a spike beats it
+    `spike_factor` times with at least `spike_min_orders` orders."""
+    from datetime import date, datetime
+
+    from transforms.seller_risk.events import with_spike_flag
+
+    features = spark.createDataFrame(
+        [
+            ("s1", 60, datetime(2025, 6, 10, 12, 0), 10),  # 10 vs 48/30/24 = 0.067 an hour
+            ("s2", 60, datetime(2025, 6, 10, 12, 0), 10),  # 10 vs 14400/30/24 = 20 an hour
+            ("s3", 60, datetime(2025, 6, 10, 12, 0), 6),  # no snapshot: min orders only
+            ("s4", 60, datetime(2025, 6, 10, 12, 0), 4),  # no snapshot, too few orders
+            ("s1", 1440, datetime(2025, 6, 10, 0, 0), 10),  # 10 vs 1.6 a day
+        ],
+        "seller_id string, window_minutes int, window_start timestamp, orders long",
+    )
+    baseline = spark.createDataFrame(
+        [
+            ("s1", date(2025, 6, 9), 48),
+            ("s1", date(2025, 6, 10), 3000),  # the window's own day: not yet known
+            ("s1", date(2025, 6, 1), 0),  # older: superseded by 06-09
+            ("s2", date(2025, 6, 9), 14400),
+            ("s9", date(2025, 6, 9), 1),
+        ],
+        "seller_id string, as_of_date date, orders_30d long",
+    )
+    got = {
+        (r.seller_id, r.window_minutes): (
+            None if r.baseline_orders is None else round(r.baseline_orders, 4),
+            r.spike,
+        )
+        for r in with_spike_flag(features, baseline, 3.0, 5).collect()
+    }
+    assert got == {
+        ("s1", 60): (round(48 / 30 / 24, 4), True),
+        ("s2", 60): (20.0, False),
+        ("s3", 60): (None, True),
+        ("s4", 60): (None, False),
+        ("s1", 1440): (1.6, True),
+    }
