@@ -14,27 +14,44 @@ TEST_WORKERS ?= 0
 # make bench BENCH_ARGS="--suite skew --orders 100000" (benchmarks/run.py --help)
 BENCH_ARGS ?=
 
-.PHONY: setup demo demo-kafka test lint fmt unit notebooks bench clean clean-lake help
+.PHONY: setup demo-setup demo demo-kafka test lint fmt unit notebooks bench lock clean clean-lake help
 
 help:
 	@echo "make demo   - set up, generate demo data, ingest it, run every job but walmart_inventory, print a summary"
 	@echo "make test   - set up, lint (ruff), run the whole test suite"
 	@echo "make demo-kafka - make demo with the streams through a local Kafka broker"
 	@echo "make setup  - create .venv, install the package, resolve JVM jars with Maven"
+	@echo "make lock   - refresh build/constraints.txt (every Python dependency, pinned) from .venv"
 	@echo "make fmt    - format the code with ruff"
 	@echo "make notebooks - run the analyst notebooks on the lake, render HTML to notebooks/html"
 	@echo "make bench  - benchmarks/run.py (default: the skew suite at 1M orders); BENCH_ARGS=..."
 
 setup: $(STAMPS)/pip.stamp $(STAMPS)/jars.stamp $(STAMPS)/kafka.stamp
 
+# What `make demo` needs and no more: the package (no test tools, no Airflow) and
+# Spark's jars. Every pip install is constrained to build/constraints.txt, so
+# transitive versions do not float between machines (`make lock` refreshes it).
+CONSTRAINTS := build/constraints.txt
+demo-setup: $(STAMPS)/pip-core.stamp $(STAMPS)/jars.stamp
+
+$(STAMPS)/pip-core.stamp: pyproject.toml $(CONSTRAINTS) | $(VENV)/bin/python
+	@mkdir -p $(STAMPS)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e .
+	@touch $@
+
+lock: setup
+	(echo "# Every transitive Python dependency, as tested: pip installs with -c this file."; \
+	 echo "# Regenerate after changing pyproject.toml: make lock"; \
+	 $(PY) -m pip freeze --exclude-editable) > $(CONSTRAINTS)
+
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(STAMPS)/pip.stamp: pyproject.toml | $(VENV)/bin/python
+$(STAMPS)/pip.stamp: pyproject.toml $(CONSTRAINTS) | $(VENV)/bin/python
 	@mkdir -p $(STAMPS)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,airflow]"
-	@touch $@
+	$(PY) -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e ".[dev,airflow]"
+	@touch $(STAMPS)/pip-core.stamp $@
 
 $(STAMPS)/jars.stamp: build/pom.xml
 	@mkdir -p $(STAMPS)
@@ -51,7 +68,7 @@ $(STAMPS)/kafka.stamp: build/kafka/pom.xml
 	@ls .jars/kafka/kafka_2.13-*.jar >/dev/null
 	@touch $@
 
-demo: setup
+demo: demo-setup
 	$(PY) -m jobs demo
 
 # The same, with the streams going through a local Kafka broker (started and stopped here).
@@ -78,7 +95,7 @@ unit: setup
 
 # Benchmarks need the bench extra (DuckDB, matplotlib) on top of dev.
 $(STAMPS)/bench.stamp: pyproject.toml $(STAMPS)/pip.stamp
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,bench]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e ".[dev,bench]"
 	@touch $@
 
 bench: setup $(STAMPS)/bench.stamp

@@ -75,8 +75,11 @@ def _snapshot(df):
     return df.sparkSession.createDataFrame(df.collect(), df.schema)
 
 
-def _last_run_extra(lake):
-    row = lake.read("ops.job_runs").orderBy(F.desc("ended_at")).first()
+def _last_run_extra(lake, status: str | None = None):
+    runs = lake.read("ops.job_runs")
+    if status is not None:
+        runs = runs.where(F.col("status") == status)
+    row = runs.orderBy(F.desc("ended_at")).first()
     return row, json.loads(row["table_counts"]).get("_extra", {})
 
 
@@ -86,7 +89,12 @@ def test_default_date_rerun_idempotent_and_missing_optional_tables(spark, lake_r
     lake = write_silver(spark, lake_root, tables)
     _run(lake_root)
     first = _snapshot(lake.read(OUT).orderBy("seller_id"))
-    _run(lake_root)
+    version = lake.version(OUT)
+    _run(lake_root)  # the same inputs: nothing to do, nothing written
+    assert_df_equality(lake.read(OUT).orderBy("seller_id"), first)
+    assert lake.version(OUT) == version
+    assert _last_run_extra(lake)[0].status == "NO_OP"
+    _run(lake_root, "--force")  # recomputed on request: the same rows
     assert_df_equality(lake.read(OUT).orderBy("seller_id"), first)
     rows = first.collect()
     # The latest day in the input is the shipping limit of the item without order row.
@@ -97,7 +105,7 @@ def test_default_date_rerun_idempotent_and_missing_optional_tables(spark, lake_r
     ]
     assert {(r.refund_rate_30d, r.account_age_days) for r in rows} == {(None, None)}
     assert (rows[0].orders_30d, rows[1].orders_1d) == (10, 1)  # the rest is computed
-    run, extra = _last_run_extra(lake)
+    run, extra = _last_run_extra(lake, "SUCCEEDED")
     # Read: the 14 order items (an aggregation copies none); written: the 3 feature rows.
     assert (run.status, run.logical_start, run.rows_read, run.rows_written) == (
         "SUCCEEDED",
