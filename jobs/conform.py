@@ -35,6 +35,8 @@ STATE_SCHEMA = T.StructType(
     [
         T.StructField("table", T.StringType(), False),
         T.StructField("bronze_version", T.LongType(), False),
+        # Delta's table id: a bronze table deleted and re-created restarts its versions.
+        T.StructField("bronze_id", T.StringType(), True),
         T.StructField("mode", T.StringType(), False),
         T.StructField("run_id", T.StringType(), False),
         T.StructField("conformed_at", T.TimestampType(), False),
@@ -80,12 +82,15 @@ class ConformOptions(RunOptions):
         return [t for t in self.tables.split(",") if t] if self.tables else None
 
 
-def last_conformed(ctx: JobContext) -> dict[str, int]:
-    """table -> the bronze version its silver table was last conformed to."""
+def last_conformed(ctx: JobContext) -> dict[str, tuple[int, str | None]]:
+    """table -> (bronze version, bronze table id) its silver table was last conformed to."""
     if not ctx.lake.exists(STATE):
         return {}
-    rows = latest_per_key(ctx.lake.read(STATE), ["table"], F.col("conformed_at").desc()).collect()
-    return {r.table: r.bronze_version for r in rows}
+    state = ctx.lake.read(STATE)
+    if "bronze_id" not in state.columns:  # state written before ids were kept
+        state = state.withColumn("bronze_id", F.lit(None).cast("string"))
+    rows = latest_per_key(state, ["table"], F.col("conformed_at").desc()).collect()
+    return {r.table: (r.bronze_version, r.bronze_id) for r in rows}
 
 
 def full_refresh(ctx: JobContext, t: str) -> int:
@@ -99,14 +104,18 @@ def full_refresh(ctx: JobContext, t: str) -> int:
     return ctx.lake.overwrite(df, silver)
 
 
-def conform_table(ctx: JobContext, t: str, state: dict[str, int]) -> None:
+def conform_table(ctx: JobContext, t: str, state: dict[str, tuple[int, str | None]]) -> None:
     bronze, silver = f"bronze.{t}", f"silver.{t}"
-    last = state.get(t)
-    full = ctx.options.full_refresh or last is None or not ctx.lake.exists(silver)
+    last, last_id = state.get(t, (None, None))
+    table_id = ctx.lake.table_id(bronze)
+    recreated = last is not None and last_id is not None and last_id != table_id
+    full = ctx.options.full_refresh or last is None or recreated or not ctx.lake.exists(silver)
     if full:  # from this version on, bronze's changes are recorded for the next run
         ctx.lake.ensure_change_feed(bronze)
     version = ctx.lake.version(bronze)
     assert version is not None
+    if last is not None and last > version:  # versions went back: a re-created table
+        full = True
     mode = "full"
     if full:
         n = full_refresh(ctx, t)
@@ -126,10 +135,12 @@ def conform_table(ctx: JobContext, t: str, state: dict[str, int]) -> None:
             if "change" not in str(exc).lower() and "version" not in str(exc).lower():
                 raise
             ctx.log.warning("conform: %s: no change feed from v%d (%s): full refresh", t, last, exc)
+            ctx.lake.ensure_change_feed(bronze)
+            version = ctx.lake.version(bronze) or version
             n = full_refresh(ctx, t)
         ctx.run.add(silver, read=n, written=n)
     ctx.run.extra.setdefault("modes", {})[t] = mode
-    row = (t, version, mode.split(" ")[0], ctx.run.run_id, datetime.now(UTC))
+    row = (t, version, table_id, mode.split(" ")[0], ctx.run.run_id, datetime.now(UTC))
     with _STATE_LOCK:
         ctx.lake.append(ctx.spark.createDataFrame([row], STATE_SCHEMA), STATE)
 

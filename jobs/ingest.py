@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
+from urllib.parse import unquote
 
 from pydantic import Field, field_validator
 from pyspark import StorageLevel
+from pyspark.sql import functions as F
 
 from catalog.sources import SOURCES, Source
 from catalog.tables import TABLES
@@ -109,15 +111,27 @@ def ingest_table(ctx: JobContext, ledger: IngestedFiles, source: Source, folder:
         .transform(with_duplicate_errors, schema.keys)
     )
     if ctx.lake.exists(bronze):
+        # Keys held by rows of files still in landing: a file since removed no longer
+        # counts as the earlier holder (a full read would not see it either).
+        landed = [f.path for f in listed]
         held = ctx.lake.read(bronze).select(*schema.keys, "_source_file")
+        held = held.where(
+            F.col("_source_file").isin(landed) | F.url_decode("_source_file").isin(landed)
+        )
         parsed = parsed.transform(with_earlier_duplicates, held, schema.keys)
     parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        per_file = {r[0]: r[1] for r in parsed.groupBy("_source_file").count().collect()}
-        rows_read = sum(per_file.values())
-        written = ctx.lake.merge(select_clean(parsed, schema, source.name), bronze, schema.keys)
+        # `_source_file` is the reader's file URI (may be %-encoded), `files` the listing's.
+        as_read = {r[0]: r[1] for r in parsed.groupBy("_source_file").count().collect()}
+        per_file = {unquote(k): v for k, v in as_read.items()}
+        rows_read = sum(as_read.values())
+        clean = select_clean(parsed, schema, source.name)
+        written = 0
+        if rows_read and not clean.isEmpty():
+            written = ctx.lake.merge(clean, bronze, schema.keys)
         bad = select_quarantine(parsed, schema, source.name)
-        predicate = f"source_file IN ({', '.join(_sql_quote(f) for f in files)})"
+        names = sorted({*files, *as_read})
+        predicate = f"source_file IN ({', '.join(_sql_quote(f) for f in names)})"
         quarantined = bad.count()
         ctx.lake.overwrite_where(bad, quarantine, predicate)
     finally:

@@ -212,9 +212,7 @@ def hot_sellers(ctx: JobContext, seller_orders: DataFrame) -> list[tuple]:
 
 
 def with_late_days(ctx: JobContext) -> None:
-    """Widen a single-date run to the days late rows belong to (see `late_data_days`)."""
-    if ctx.start != ctx.end:  # a backfill states its range
-        return
+    """Start the run at the earliest day late rows belong to (see `late_data_days`)."""
     late = late_data_start(ctx)
     if late is None or ctx.start is None or late >= ctx.start:
         return

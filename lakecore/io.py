@@ -80,6 +80,10 @@ class Lakehouse:
             return None
         return int(DeltaTable.forPath(self.spark, self.path(name)).history(1).first()["version"])
 
+    def table_id(self, name: str) -> str:
+        """Delta's id of the table: it changes when the table is deleted and re-created."""
+        return str(DeltaTable.forPath(self.spark, self.path(name)).detail().first()["id"])
+
     def changes(self, name: str, after: int, through: int) -> DataFrame:
         """The table's row changes in versions (after, through] from Delta's change data
         feed: the row plus `_change_type`, `_commit_version`, `_commit_timestamp`."""
@@ -231,16 +235,22 @@ class Lakehouse:
         table: deleted keys go, the others are upserted; rows whose key is not in the
         change set are untouched. Returns the rows inserted, updated or deleted."""
         columns = [c for c in changes.columns if c != IS_DELETE]
+        differs = " OR ".join(f"NOT (t.`{c}` <=> s.`{c}`)" for c in columns if c not in keys)
+        changed = f"NOT s.{IS_DELETE}" + (f" AND ({differs})" if differs else "")
+        before = self.version(name)
         builder = (
             DeltaTable.forPath(self.spark, self.path(name))
             .alias("t")
             .merge(changes.alias("s"), _on(keys))
             .whenMatchedDelete(f"s.{IS_DELETE}")
-            .whenMatchedUpdate(f"NOT s.{IS_DELETE}", set={c: f"s.`{c}`" for c in columns})
+            .whenMatchedUpdate(changed, set={c: f"s.`{c}`" for c in columns})
             .whenNotMatchedInsert(f"NOT s.{IS_DELETE}", values={c: f"s.`{c}`" for c in columns})
         )
         start = time.monotonic()
         builder.execute()
+        if self.version(name) == before:  # nothing differed: Delta committed nothing
+            log.info("applied 0 changes to %s in %.1fs", name, time.monotonic() - start)
+            return 0
         metrics = DeltaTable.forPath(self.spark, self.path(name)).history(1).first()
         m = metrics["operationMetrics"] or {}
         rows = sum(
@@ -299,11 +309,18 @@ class Lakehouse:
         """Run a write and log it; returns the rows it wrote from Delta's operation metrics,
         or -1 with `count_rows=False` (skips reading the log: latency-bound streams)."""
         start = time.monotonic()
+        before = self.version(name) if count_rows and self.exists(name) else None
         action()
         if not count_rows:
             log.info("wrote %s (%s) in %.1fs", name, how, time.monotonic() - start)
             return -1
-        rows = self.last_operation_rows(name)
+        # Delta skips an empty commit (a MERGE whose source matched nothing to change):
+        # then the latest commit's metrics are an earlier write's, and nothing was written.
+        rows = (
+            0
+            if before is not None and self.version(name) == before
+            else (self.last_operation_rows(name))
+        )
         log.info("wrote %s (%s): %s rows in %.1fs", name, how, rows, time.monotonic() - start)
         return rows
 

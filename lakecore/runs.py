@@ -138,16 +138,19 @@ def last_run_inputs(
     dates: tuple[date | None, date | None] | None = None,
 ) -> dict[str, int] | None:
     """The input table versions (`_extra.inputs`) of the job's latest successful run (or
-    no-op), optionally of the same config and logical dates; None when there is none."""
+    no-op); None when there is none. With `config_hash`/`dates`: only when the job's very
+    latest run, of any status, is a successful one with that config and those dates (any
+    other run since may have rewritten the same outputs)."""
     if not lake.exists(JOB_RUNS):
         return None
-    same = (F.col("job") == job) & F.col("status").isin("SUCCEEDED", "NO_OP")
-    if config_hash is not None:
-        same &= F.col("config_hash") == config_hash
-    if dates is not None:
-        same &= F.col("logical_start").eqNullSafe(dates[0])
-        same &= F.col("logical_end").eqNullSafe(dates[1])
-    last = lake.read(JOB_RUNS).where(same).orderBy(F.col("ended_at").desc()).first()
-    if last is None:
+    runs = lake.read(JOB_RUNS).where(F.col("job") == job)
+    if config_hash is None and dates is None:
+        runs = runs.where(F.col("status").isin("SUCCEEDED", "NO_OP"))
+    last = runs.orderBy(F.col("ended_at").desc()).first()
+    if last is None or last["status"] not in ("SUCCEEDED", "NO_OP"):
+        return None
+    if config_hash is not None and last["config_hash"] != config_hash:
+        return None
+    if dates is not None and (last["logical_start"], last["logical_end"]) != tuple(dates):
         return None
     return json.loads(last["table_counts"] or "{}").get("_extra", {}).get("inputs")

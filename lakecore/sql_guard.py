@@ -10,11 +10,28 @@ SET, USE). Several statements at once do not parse as one and are refused too.
 
 from __future__ import annotations
 
+import re
+
 from pyspark.sql import SparkSession
 
 COMMAND = "org.apache.spark.sql.catalyst.plans.logical.Command"
-# Plan nodes that write but are not `Command`s.
-WRITES = frozenset({"InsertIntoStatement", "InsertIntoDir", "RestoreTableStatement"})
+# Plan nodes that write (or run another statement) but are not `Command`s: named, and
+# by the words such nodes carry, so a node a later Spark or Delta adds is refused too.
+WRITES = frozenset(
+    {
+        "InsertIntoStatement",
+        "InsertIntoDir",
+        "RestoreTableStatement",
+        "CloneTableStatement",
+        "UnresolvedExecuteImmediate",
+        "ExecuteImmediateQuery",
+        "Call",
+    }
+)
+WRITE_WORDS = re.compile(
+    r"Insert|Merge|Update|Delete|Drop|Alter|Create|Truncate|Vacuum|Optimize|Restore|Clone|"
+    r"Execute|Call|Replace|Write|Append|Overwrite|Convert|Repair|Rename"
+)
 # Commands that only read or describe (or change the session, not the lake).
 SHOWS = frozenset(
     {
@@ -75,7 +92,7 @@ def check_read_only(spark: SparkSession, sql: str) -> None:
     for name, is_command in plan_nodes(spark, sql):
         if name in SHOWS:
             continue
-        if is_command or name in WRITES:
+        if is_command or name in WRITES or WRITE_WORDS.search(name):
             raise NotReadOnlyError(
                 f"refused: the statement is a {name}, which changes data or tables; "
                 "`query` is read-only (pass --write to allow it)"

@@ -90,6 +90,8 @@ def test_tables_summary(small_lake, capsys):
         "RESTORE TABLE silver.sellers TO VERSION AS OF 0",
         "SELECT 1; DROP TABLE silver.sellers",
         "WITH x AS (SELECT 1) INSERT INTO silver.sellers SELECT * FROM silver.sellers",
+        "EXECUTE IMMEDIATE 'DELETE FROM silver.sellers'",
+        "CREATE OR REPLACE TABLE silver.copy SHALLOW CLONE silver.sellers",
     ],
 )
 def test_query_refuses_what_changes_the_lake(spark, small_lake, sql, capsys):
@@ -102,7 +104,14 @@ def test_query_refuses_what_changes_the_lake(spark, small_lake, sql, capsys):
 
 
 def test_query_allows_reads_and_writes_only_when_asked(spark, small_lake):
-    for sql in ("SHOW TABLES", "DESCRIBE HISTORY silver.sellers", "EXPLAIN SELECT 1"):
+    reads = (
+        "SHOW TABLES",
+        "DESCRIBE HISTORY silver.sellers",
+        "EXPLAIN SELECT 1",
+        "SELECT seller_id, explode(array(1, 2)) FROM silver.sellers",
+        "WITH s AS (SELECT * FROM silver.sellers) SELECT count(*) FROM s",
+    )
+    for sql in reads:
         assert run_cli(small_lake, "query", sql) == 0, sql
     assert run_cli(small_lake, "query", "DELETE FROM silver.sellers WHERE n = 0", "--write") == 0
     assert Lakehouse(spark, str(small_lake)).count("silver.sellers") == 1
