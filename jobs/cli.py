@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from jobs.demo import run_demo
 from jobs.registry import registry
-from lakecore.config import ConfigError, load_run_config
+from lakecore.config import ConfigError
 from lakecore.job import JobSpec, RunOptions
 from lakecore.quality import QualityGateError
 from lakecore.runner import (
@@ -32,10 +32,12 @@ from lakecore.runner import (
     UsageError,
     open_lake,
     print_table_summary,
+    run_config,
     run_job,
     setup_logging,
 )
 from lakecore.session import MissingJarsError
+from lakecore.spark_conf import effective_spark_conf
 from lakecore.sql_guard import NotReadOnlyError, check_read_only
 
 log = logging.getLogger("jobs")
@@ -50,6 +52,15 @@ def _common_args(p: argparse.ArgumentParser) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="override a job config key (env.<key> for the environment); repeatable",
+    )
+    p.add_argument(
+        "--conf",
+        dest="spark_conf",
+        action="append",
+        default=[],
+        metavar="spark.KEY=VALUE",
+        help="a Spark setting, over the job's YAML and the environment's "
+        "(spark-submit's own --conf wins); repeatable",
     )
     p.add_argument("--conf-dir", default=None, help="config folder (default: ./conf)")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -144,6 +155,7 @@ def options_from_args(model: type[RunOptions], args: argparse.Namespace) -> RunO
     """The typed options of one command from its parsed arguments."""
     given = {k: v for k, v in vars(args).items() if k in model.model_fields}
     given["overrides"] = tuple(given.get("overrides") or ())
+    given["spark_conf"] = tuple(given.get("spark_conf") or ())
     return model(**given)
 
 
@@ -199,9 +211,7 @@ def masked(value: Any, key: str = "") -> Any:
 
 
 def cmd_config(spec: JobSpec, options: RunOptions) -> int:
-    cfg = load_run_config(
-        spec.name, spec.config_model, options.env, list(options.overrides), options.conf_dir
-    )
+    cfg = run_config(spec.name, spec.config_model, options)
     doc = {
         "job": spec.name,
         "env": cfg.env_name,
@@ -209,6 +219,7 @@ def cmd_config(spec: JobSpec, options: RunOptions) -> int:
         "config_hash": cfg.config_hash,
         "environment": cfg.env.model_dump(mode="json"),
         "settings": cfg.job.model_dump(mode="json"),
+        "spark_conf": effective_spark_conf(cfg),
     }
     print(yaml.safe_dump(masked(doc), sort_keys=False), end="")
     return 0

@@ -17,7 +17,6 @@ real sales, so they are kept, counted and recorded, never dropped silently.
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime
 from functools import partial
 
@@ -42,7 +41,6 @@ STATE_SCHEMA = T.StructType(
         T.StructField("conformed_at", T.TimestampType(), False),
     ]
 )
-_STATE_LOCK = threading.Lock()  # tables conform in parallel: one state append at a time
 
 # (child table, parent table, join keys): children whose parent row is missing.
 REFERENCES = (
@@ -104,7 +102,10 @@ def full_refresh(ctx: JobContext, t: str) -> int:
     return ctx.lake.overwrite(df, silver)
 
 
-def conform_table(ctx: JobContext, t: str, state: dict[str, tuple[int, str | None]]) -> None:
+def conform_table(
+    ctx: JobContext, t: str, state: dict[str, tuple[int, str | None]], done: list[tuple]
+) -> None:
+    """Bring silver.<t> up to bronze.<t>; its state row goes to `done` (written by run())."""
     bronze, silver = f"bronze.{t}", f"silver.{t}"
     last, last_id = state.get(t, (None, None))
     table_id = ctx.lake.table_id(bronze)
@@ -140,9 +141,7 @@ def conform_table(ctx: JobContext, t: str, state: dict[str, tuple[int, str | Non
             n = full_refresh(ctx, t)
         ctx.run.add(silver, read=n, written=n)
     ctx.run.extra.setdefault("modes", {})[t] = mode
-    row = (t, version, table_id, mode.split(" ")[0], ctx.run.run_id, datetime.now(UTC))
-    with _STATE_LOCK:
-        ctx.lake.append(ctx.spark.createDataFrame([row], STATE_SCHEMA), STATE)
+    done.append((t, version, table_id, mode.split(" ")[0], ctx.run.run_id, datetime.now(UTC)))
 
 
 def report_gaps(ctx: JobContext, conformed: list[str]) -> None:
@@ -175,10 +174,18 @@ def run(ctx: JobContext) -> None:
     wanted = ctx.options.table_list() or list(TABLES)
     present = [t for t in wanted if ctx.lake.exists(f"bronze.{t}")]
     state = {} if ctx.options.full_refresh else last_conformed(ctx)
-    ctx.steps(
-        [(f"bronze.{t} -> silver.{t}", partial(conform_table, ctx, t, state)) for t in present],
-        parallel=ctx.job.conform.parallel_tables,
-    )
+    done: list[tuple] = []
+    try:
+        ctx.steps(
+            [
+                (f"bronze.{t} -> silver.{t}", partial(conform_table, ctx, t, state, done))
+                for t in present
+            ],
+            parallel=ctx.job.conform.parallel_tables,
+        )
+    finally:  # the tables that were conformed, in one commit (also when another failed)
+        if done:
+            ctx.lake.append(ctx.spark.createDataFrame(done, STATE_SCHEMA), STATE)
     changed = [t for t in present if ctx.run.counts[f"silver.{t}"].written]
     ctx.run.noop = not changed
     report_gaps(ctx, changed)

@@ -151,16 +151,19 @@ def run(ctx: JobContext) -> None:
         raise LandingError(f"--tables {ctx.options.tables}: source {source.name} has {known}")
     ctx.run.extra.update({"source": source.name, "folder": folder})
     ledger = IngestedFiles(ctx.lake, source.name)
-    ctx.steps(
-        [
-            (
-                f"{source.name} -> bronze.{st.table}",
-                partial(ingest_table, ctx, ledger, source, folder, st),
-            )
-            for st in tables
-        ],
-        parallel=ctx.job.ingest.parallel_tables,
-    )
+    try:
+        ctx.steps(
+            [
+                (
+                    f"{source.name} -> bronze.{st.table}",
+                    partial(ingest_table, ctx, ledger, source, folder, st),
+                )
+                for st in tables
+            ],
+            parallel=ctx.job.ingest.parallel_tables,
+        )
+    finally:
+        ledger.flush()
     ctx.run.noop = not any(c.read for c in ctx.run.counts.values())
 
 

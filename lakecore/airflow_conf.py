@@ -22,7 +22,7 @@ from pydantic import ConfigDict
 
 from lakecore.config import PROJECT_ROOT, JobConfig, load_run_config
 from lakecore.jobmeta import JobMeta, read_job_meta
-from lakecore.spark_conf import DELTA_CONF, job_sql_conf, job_static_conf, platform_jars
+from lakecore.spark_conf import effective_spark_conf, platform_jars
 
 # The Airflow connection that says where Spark runs (its host is the master:
 # `local[2]`, `yarn`, `spark://host:7077`, `k8s://https://...`).
@@ -55,13 +55,9 @@ def has_job(job: str) -> bool:
 
 def spark_conf(job: str, env_name: str | None = None, conf_dir: Path | None = None) -> dict:
     """`--conf` of one job: Delta, the environment's Spark conf, the job's static and SQL conf."""
-    cfg = load_run_config(job, _SubmitView, env_name=env_name, conf_dir=conf_dir)
-    return {
-        **DELTA_CONF,
-        **cfg.env.spark.conf,
-        **job_static_conf(cfg.job),
-        **job_sql_conf(cfg.job),
-    }
+    return effective_spark_conf(
+        load_run_config(job, _SubmitView, env_name=env_name, conf_dir=conf_dir)
+    )
 
 
 def _project_binary(name: str) -> str | None:

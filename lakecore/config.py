@@ -126,6 +126,9 @@ ByteSize = Annotated[str, BeforeValidator(_int_as_text), StringConstraints(patte
 class SparkEnvConfig(StrictModel):
     master: str = "local[*]"
     conf: dict[str, str] = Field(default_factory=dict)
+    # Spark event logs under <lake root>/_spark_events, for the history server
+    # (docs/operations.md). A remote root's folder must exist (Spark does not create it).
+    event_log: bool = False
 
 
 class LakehouseConfig(StrictModel):
@@ -264,6 +267,9 @@ class RunConfig(Generic[J]):
     job: J
     platform_file: Path
     job_file: Path
+    # `--conf spark.x=y` of this run: over the job's YAML and the environment's
+    # (spark-submit's own --conf still wins: lakecore.session).
+    spark_conf: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def lake_root(self) -> str:
@@ -272,6 +278,8 @@ class RunConfig(Generic[J]):
     @property
     def config_hash(self) -> str:
         payload = {"env": self.env.model_dump(mode="json"), "job": self.job.model_dump(mode="json")}
+        if self.spark_conf:
+            payload["spark_conf"] = self.spark_conf
         blob = json.dumps(payload, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -418,8 +426,12 @@ def load_run_config(
     env_name: str | None = None,
     overrides: list[str] | None = None,
     conf_dir: Path | str | None = None,
+    spark_conf: list[str] | None = None,
 ) -> RunConfig[J]:
-    """Load and validate the platform and job config; raise ConfigError on any problem."""
+    """Load and validate the platform and job config; raise ConfigError on any problem.
+
+    `spark_conf`: the run's `--conf KEY=VALUE` Spark settings (keys `spark.*`)."""
+    cli_conf = parse_spark_conf(spark_conf or [])
     conf_dir = Path(conf_dir) if conf_dir else DEFAULT_CONF_DIR
     platform_file = conf_dir / "platform.yaml"
     job_file = conf_dir / "jobs" / f"{job_name}.yaml"
@@ -461,5 +473,29 @@ def load_run_config(
     env = env.model_copy(update={"lakehouse": resolved})
     job = _validate(job_model, job_raw, job_file)
     return RunConfig(
-        env_name=name, env=env, job=job, platform_file=platform_file, job_file=job_file
+        env_name=name,
+        env=env,
+        job=job,
+        platform_file=platform_file,
+        job_file=job_file,
+        spark_conf=cli_conf,
     )
+
+
+def parse_spark_conf(items: list[str]) -> dict[str, str]:
+    """`--conf KEY=VALUE` items (spark-submit's spelling) as a dict; the last one wins."""
+    conf: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(
+                f"--conf {item!r}: expected KEY=VALUE (e.g. spark.sql.shuffle.partitions=8)"
+            )
+        if not key.startswith("spark."):
+            raise ConfigError(
+                f"--conf {item!r}: {key} is not a Spark setting (keys start with 'spark.'); "
+                "job settings are changed with --set"
+            )
+        conf[key] = value
+    return conf

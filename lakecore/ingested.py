@@ -77,12 +77,16 @@ def plan_files(
 
 
 class IngestedFiles:
-    """Reads and appends the ledger; one append at a time (tables ingest in parallel)."""
+    """Reads the ledger once and appends it once: `record()` (called by each table as it
+    finishes, from parallel threads) collects rows, `flush()` writes them in one commit.
+    Call `flush()` in a `finally`: a table that finished is recorded even when another
+    failed, and a table whose write failed is not (its files are read again next run)."""
 
     def __init__(self, lake: Lakehouse, source: str):
         self.lake, self.source = lake, source
         self._lock = threading.Lock()
         self._seen: dict[str, dict[str, tuple[int, int]]] | None = None
+        self._pending: list[tuple] = []
 
     def seen(self, table: str) -> dict[str, tuple[int, int]]:
         """path -> (size, modified_ms) of the latest version of each file of `table` read
@@ -127,8 +131,13 @@ class IngestedFiles:
             )
             for f in files
         ]
-        if not rows:
-            return
-        df = self.lake.spark.createDataFrame(rows, SCHEMA)
         with self._lock:
-            self.lake.append(df, INGESTED_FILES)
+            self._pending.extend(rows)
+
+    def flush(self) -> int:
+        """Append the recorded rows (one Delta commit); returns how many."""
+        with self._lock:
+            rows, self._pending = self._pending, []
+        if rows:
+            self.lake.append(self.lake.spark.createDataFrame(rows, SCHEMA), INGESTED_FILES)
+        return len(rows)

@@ -32,6 +32,7 @@ class RunOptions(BaseModel):
 
     env: str | None = None
     overrides: tuple[str, ...] = ()
+    spark_conf: tuple[str, ...] = ()  # `--conf spark.x=y`
     conf_dir: str | None = None
     verbose: bool = False
     # Dated jobs only: one logical date, or a backfill range (YYYY-MM-DD, checked by

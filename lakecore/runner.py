@@ -12,7 +12,7 @@ import logging
 import sys
 from datetime import date
 
-from lakecore.config import JobConfig, load_run_config
+from lakecore.config import J, JobConfig, RunConfig, load_run_config
 from lakecore.io import Lakehouse
 from lakecore.job import JobContext, JobSpec, RunOptions
 from lakecore.jobmeta import TABLE_NAME
@@ -74,9 +74,7 @@ def run_job(spec: JobSpec, options: RunOptions) -> int:
     if not isinstance(options, spec.options_model):
         raise UsageError(f"job {spec.name} takes {spec.options_model.__name__} options")
     start, end = resolve_dates(spec, options)
-    cfg = load_run_config(
-        spec.name, spec.config_model, options.env, list(options.overrides), options.conf_dir
-    )
+    cfg = run_config(spec.name, spec.config_model, options)
     spark = get_spark(cfg, spec.name)
     lake = Lakehouse(spark, cfg.lake_root)
     run = JobRun(job=spec.name, env=cfg.env_name, config_hash=cfg.config_hash)
@@ -125,10 +123,20 @@ def input_versions(lake: Lakehouse, spec: JobSpec) -> dict[str, int]:
 
 def open_lake(options: RunOptions, app: str = "query") -> Lakehouse:
     """A session on the environment's lake, for reading (query, tables, summaries)."""
-    cfg = load_run_config(
-        "query", JobConfig, options.env, list(options.overrides), options.conf_dir
-    )
+    cfg = run_config("query", JobConfig, options)
     return Lakehouse(get_spark(cfg, app), cfg.lake_root)
+
+
+def run_config(job: str, model: type[J], options: RunOptions) -> RunConfig[J]:
+    """The validated config of one command: YAML, `--env`, `--set` and `--conf`."""
+    return load_run_config(
+        job,
+        model,
+        options.env,
+        list(options.overrides),
+        options.conf_dir,
+        spark_conf=list(options.spark_conf),
+    )
 
 
 def print_table_summary(lake: Lakehouse) -> None:

@@ -23,6 +23,8 @@ from lakecore.spark_conf import (
     DELTA_CONF,
     JARS_DIR,
     MissingJarsError,
+    event_log_conf,
+    interactive_conf,
     job_sql_conf,
     job_static_conf,
     platform_jars,
@@ -77,26 +79,55 @@ _EXTRA_BEFORE: dict[str, str | None] = {}
 _EXTRA_SESSION: list = []
 
 
-def _apply_job_conf(active: SparkSession, job) -> None:
+def _submitted_keys() -> frozenset[str]:
+    """Settings given to spark-submit (`--conf`, `--driver-memory`...): they win over the
+    YAML and the run's `--conf`. Read once, before this process adds its own."""
+    if not _SUBMITTED:
+        keys = frozenset()
+        if "PYSPARK_GATEWAY_PORT" in os.environ:
+            SparkContext._ensure_initialized()
+            keys = frozenset(k for k, _ in SparkConf().getAll())
+        _SUBMITTED.append(keys)
+    return _SUBMITTED[0]
+
+
+_SUBMITTED: list[frozenset[str]] = []
+
+
+def _apply_job_conf(active: SparkSession, run: RunConfig) -> None:
     session = active._jsparkSession
     if not _EXTRA_SESSION or not session.equals(_EXTRA_SESSION[0]):
         _EXTRA_BEFORE.clear()  # another session: nothing of the earlier one's jobs is set
         _EXTRA_SESSION[:] = [session]
-    for key in [k for k in _EXTRA_BEFORE if k not in job.spark.extra]:
+    # Keys the next job gets back unless it sets them too: its extras and its --conf.
+    tracked = set(run.job.spark.extra) | set(run.spark_conf)
+    for key in [k for k in _EXTRA_BEFORE if k not in tracked]:
         before = _EXTRA_BEFORE.pop(key)
         if before is None:
             active.conf.unset(key)
         else:
             active.conf.set(key, before)
     explicit = active.conf.getAll
-    for key, value in job_sql_conf(job).items():
+    submitted = _submitted_keys()
+    for key, value in {**job_sql_conf(run.job), **run.spark_conf}.items():
+        if key in submitted:
+            continue  # spark-submit's --conf wins
+        if key in run.spark_conf and not active.conf.isModifiable(key):
+            if explicit.get(key) != value:  # set at start-up only, and the JVM runs already
+                log.warning(
+                    "--conf %s=%s: a start-up setting and this session is already running "
+                    "(it has %s): not applied",
+                    key, value, explicit.get(key),
+                )  # fmt: skip
+            continue
         active.conf.set(key, value)  # a key Spark refuses at runtime raises here
-        if key in job.spark.extra and key not in _EXTRA_BEFORE:
+        if key in tracked and key not in _EXTRA_BEFORE:
             _EXTRA_BEFORE[key] = explicit.get(key)
 
 
 def get_spark(run: RunConfig, app_name: str) -> SparkSession:
     """Build (or reuse) the session for one job run, with every setting it needs."""
+    _submitted_keys()  # before this process sets anything of its own
     active = SparkSession.getActiveSession()
     if active is None:
         # Python workers use this interpreter (and its packages) unless told otherwise.
@@ -110,9 +141,15 @@ def get_spark(run: RunConfig, app_name: str) -> SparkSession:
             "spark.jars": ",".join(platform_jars()),
             "spark.sql.warehouse.dir": f"{run.lake_root}/_warehouse",
             **(run.env.executor_sizing.spark_conf() if run.env.executor_sizing else {}),
+            **interactive_conf(),
             **run.env.spark.conf,
+            **event_log_conf(run),
             **job_static_conf(run.job),
+            **run.spark_conf,
         }
+        events = static.get("spark.eventLog.dir", "")
+        if static.get("spark.eventLog.enabled") == "true" and "://" not in events:
+            os.makedirs(events.removeprefix("file:"), exist_ok=True)  # Spark does not create it
         for key, value in static.items():
             builder = builder.config(key, value)
         active = builder.getOrCreate()
@@ -128,6 +165,6 @@ def get_spark(run: RunConfig, app_name: str) -> SparkSession:
             run.job.spark.shuffle_partitions,
             sizing.total_cores,
         )
-    _apply_job_conf(active, run.job)
+    _apply_job_conf(active, run)
     active.sparkContext.setJobGroup(app_name, app_name, interruptOnCancel=False)
     return active

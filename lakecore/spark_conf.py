@@ -9,9 +9,10 @@ imported. One computation, two users: the YAML stays the one source of truth.
 from __future__ import annotations
 
 import glob
+import sys
 from pathlib import Path
 
-from lakecore.config import PROJECT_ROOT, JobConfig
+from lakecore.config import PROJECT_ROOT, JobConfig, RunConfig
 
 JARS_DIR = PROJECT_ROOT / ".jars" / "spark"
 
@@ -66,3 +67,41 @@ def job_static_conf(job: JobConfig) -> dict[str, str]:
     if s.executor_memory:
         conf["spark.executor.memory"] = s.executor_memory
     return conf
+
+
+EVENT_LOG_FOLDER = "_spark_events"
+
+
+def interactive_conf() -> dict[str, str]:
+    """Defaults an environment or job can override: the Spark UI for a person at a
+    terminal or a notebook, console progress bars only for a terminal."""
+    tty = sys.stderr.isatty()
+    notebook = "ipykernel" in sys.modules
+    return {
+        "spark.ui.enabled": str(tty or notebook).lower(),
+        "spark.ui.showConsoleProgress": str(tty).lower(),
+    }
+
+
+def event_log_conf(run: RunConfig) -> dict[str, str]:
+    if not run.env.spark.event_log:
+        return {}
+    return {
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.dir": f"{run.lake_root}/{EVENT_LOG_FOLDER}",
+    }
+
+
+def effective_spark_conf(run: RunConfig) -> dict[str, str]:
+    """Every Spark setting of one run, lowest precedence first: interactive defaults,
+    the environment, its event logs, the job's YAML (static then SQL), the run's
+    `--conf`. (A spark-submit `--conf` wins over all of them: lakecore.session.)"""
+    return {
+        **DELTA_CONF,
+        **interactive_conf(),
+        **run.env.spark.conf,
+        **event_log_conf(run),
+        **job_static_conf(run.job),
+        **job_sql_conf(run.job),
+        **run.spark_conf,
+    }

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -28,8 +29,17 @@ def silver(spark, table: str, rows: list[dict]):
 
 
 # Settings every test run shares: few partitions, no UI, tiny Delta log reads.
+# One JVM serves the whole run (40 min, hundreds of lakes): a larger heap than a
+# job's, and Spark's status store (kept even with the UI off) remembers few queries.
 TEST_ENV_OVERRIDES = [
     "env.spark.master=local[2]",
+    "env.spark.conf.spark.driver.memory=6g",
+    "env.spark.conf.spark.ui.enabled=false",
+    "env.spark.conf.spark.ui.showConsoleProgress=false",
+    "env.spark.conf.spark.sql.ui.retainedExecutions=50",
+    "env.spark.conf.spark.ui.retainedJobs=100",
+    "env.spark.conf.spark.ui.retainedStages=100",
+    "env.spark.conf.spark.ui.retainedTasks=5000",
 ]
 TEST_JOB_OVERRIDES = [
     "spark.shuffle_partitions=2",
@@ -49,6 +59,22 @@ def spark(tmp_path_factory):
     session.conf.set("spark.default.parallelism", "2")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_spark_memory():
+    """After each module: forget its lakes. The JVM caches a Delta log (and its state)
+    per table path it has seen, and tests leave cached data behind; over a whole run
+    that filled the driver's heap (a broadcast failed for memory in the last module)."""
+    yield
+    spark = SparkSession.getActiveSession()
+    if spark is None:  # no Spark yet (pure-Python modules run first)
+        return
+    spark.catalog.clearCache()
+    spark.sparkContext._jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
+    persisted = spark.sparkContext._jsc.getPersistentRDDs()
+    for rdd_id in list(persisted.keySet().toArray()):
+        persisted.get(rdd_id).unpersist(False)
 
 
 @pytest.fixture

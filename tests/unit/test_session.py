@@ -7,8 +7,10 @@ from dataclasses import replace
 import pytest
 from pyspark.errors import AnalysisException
 
-from lakecore.config import JobConfig, load_run_config
+from jobs.seller_risk_features import SellerRiskConfig
+from lakecore.config import ConfigError, JobConfig, load_run_config
 from lakecore.session import get_spark
+from lakecore.spark_conf import effective_spark_conf, interactive_conf
 from tests.conftest import TEST_ENV_OVERRIDES, TEST_JOB_OVERRIDES
 
 CODEGEN = "spark.sql.codegen.hugeMethodLimit"
@@ -51,3 +53,59 @@ def test_a_setting_spark_refuses_fails_that_job_only(spark, tmp_path):
         get_spark(job_with({static: str(tmp_path)}, tmp_path), "refused")
     # The next job does not try to restore what was never changed.
     assert get_spark(job_with({}, tmp_path), "next") is spark
+
+
+def run_with(lake_root, *conf: str, extra: dict[str, str] | None = None):
+    cfg = load_run_config(
+        "query",
+        JobConfig,
+        overrides=[*TEST_ENV_OVERRIDES, f"env.lakehouse.root={lake_root}", *TEST_JOB_OVERRIDES],
+        spark_conf=list(conf),
+    )
+    if extra is None:
+        return cfg
+    spark_cfg = cfg.job.spark.model_copy(update={"extra": extra})
+    return replace(cfg, job=cfg.job.model_copy(update={"spark": spark_cfg}))
+
+
+def test_conf_wins_over_the_job_yaml_and_is_given_back_after_the_run(spark, tmp_path):
+    shuffle = "spark.sql.shuffle.partitions"
+    get_spark(run_with(tmp_path, f"{shuffle}=7", extra={CODEGEN: "8000"}), "conf")
+    assert spark.conf.get(shuffle) == "7"  # over the YAML's (the test's) 2
+    assert spark.conf.get(CODEGEN) == "8000"
+    get_spark(run_with(tmp_path, f"{CODEGEN}=9000", extra={CODEGEN: "8000"}), "conf")
+    assert spark.conf.get(CODEGEN) == "9000"  # --conf over the job's spark.extra
+    get_spark(run_with(tmp_path), "next")
+    assert (spark.conf.get(shuffle), spark.conf.get(CODEGEN)) == ("2", "65535")
+
+
+def test_a_start_up_conf_on_a_running_session_is_reported_not_applied(spark, tmp_path, caplog):
+    get_spark(run_with(tmp_path, "spark.executor.cores=3"), "late")
+    assert "spark.executor.cores=3: a start-up setting" in caplog.text
+
+
+def test_conf_keys_must_be_spark_settings(tmp_path):
+    with pytest.raises(ConfigError, match=r"shuffle_partitions=3'.*not a Spark setting"):
+        run_with(tmp_path, "shuffle_partitions=3")
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        run_with(tmp_path, "spark.sql.shuffle.partitions")
+
+
+def test_effective_conf_precedence_and_interactive_defaults(tmp_path, monkeypatch):
+    cfg = load_run_config(
+        "seller_risk_features",
+        SellerRiskConfig,
+        env_name="standalone",
+        overrides=["env.lakehouse.root=/lake", "env.spark.conf.spark.sql.shuffle.partitions=5"],
+        spark_conf=["spark.sql.autoBroadcastJoinThreshold=1m"],
+    )
+    conf = effective_spark_conf(cfg)
+    assert conf["spark.sql.shuffle.partitions"] == "8"  # the job's YAML over the environment
+    assert conf["spark.sql.autoBroadcastJoinThreshold"] == "1m"  # --conf over the YAML's 64m
+    assert conf["spark.eventLog.dir"] == "/lake/_spark_events"  # standalone keeps event logs
+    assert conf["spark.ui.enabled"] == "false"  # not a terminal here
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    assert interactive_conf() == {
+        "spark.ui.enabled": "true",
+        "spark.ui.showConsoleProgress": "true",
+    }
