@@ -14,7 +14,7 @@ TEST_WORKERS ?= 0
 # make bench BENCH_ARGS="--suite skew --orders 100000" (benchmarks/run.py --help)
 BENCH_ARGS ?=
 
-.PHONY: setup demo-setup demo demo-kafka test lint fmt unit notebooks bench lock clean clean-lake help
+.PHONY: airflow-pools setup demo-setup demo demo-kafka test lint fmt unit notebooks bench lock clean clean-lake help
 
 help:
 	@echo "make demo   - set up, generate demo data, ingest it, run every job but walmart_inventory, print a summary"
@@ -85,6 +85,11 @@ fmt: setup
 
 test: lint
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
+
+# The Airflow pools the DAGs' tasks run in (one slot each: one writer per table group).
+airflow-pools: setup
+	$(PY) -m lakecore.airflow_conf pools > build/airflow-pools.json
+	$(VENV)/bin/airflow pools import build/airflow-pools.json
 
 # Runs on ./lakehouse (after `make demo`) or on LAKEHOUSE_ROOT.
 notebooks: setup

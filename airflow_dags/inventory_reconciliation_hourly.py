@@ -12,7 +12,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 
-from lakecore.airflow_conf import default_args, silver_inputs, spark_job
+from lakecore.airflow_conf import deadline, default_args, silver_inputs, spark_job
 
 INVENTORY_TABLES = "locations,items,inventory_events,inventory_counts"
 
@@ -26,6 +26,8 @@ with DAG(
     # Shorter than the schedule: a stuck hour must not overlap the next one.
     default_args=default_args(execution_timeout=timedelta(minutes=45)),
     params={"source": Param("demo", type="string", description="landing source to ingest")},
+    # Warn when an hour's run is not done 50 minutes after it was queued.
+    deadline=deadline("inventory_reconciliation_hourly", timedelta(minutes=50)),
     doc_md=__doc__,
     tags=["lakehouse", "inventory"],
 ) as dag:

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 
-from lakecore.airflow_conf import default_args, silver_inputs, spark_job
+from lakecore.airflow_conf import deadline, default_args, silver_inputs, spark_job
 
 with DAG(
     dag_id="seller_risk_daily",
@@ -23,6 +23,8 @@ with DAG(
     max_active_runs=1,  # every run rewrites silver and the same gold partitions
     default_args=default_args(execution_timeout=timedelta(hours=2)),
     params={"source": Param("demo", type="string", description="landing source to ingest")},
+    # Warn when the night's run is not done by 06:00 UTC (4 h after it was queued).
+    deadline=deadline("seller_risk_daily", timedelta(hours=4)),
     doc_md=__doc__,
     tags=["lakehouse", "seller-risk"],
 ) as dag:

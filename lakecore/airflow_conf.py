@@ -10,6 +10,8 @@ the two functions that build Airflow objects.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import re
 import sys
@@ -21,7 +23,7 @@ from typing import Any
 from pydantic import ConfigDict
 
 from lakecore.config import PROJECT_ROOT, JobConfig, load_run_config
-from lakecore.jobmeta import JobMeta, read_job_meta
+from lakecore.jobmeta import TABLE_NAME, TABLE_PATTERN, JobMeta, catalog_table_names, read_job_meta
 from lakecore.spark_conf import effective_spark_conf, platform_jars
 
 # The Airflow connection that says where Spark runs (its host is the master:
@@ -29,6 +31,8 @@ from lakecore.spark_conf import effective_spark_conf, platform_jars
 SPARK_CONN_ID = "spark_lakehouse"
 APPLICATION = PROJECT_ROOT / "jobs" / "main.py"
 ASSET_SCHEME = "x-lakehouse"  # `x-` marks a scheme Airflow has no normaliser for
+
+log = logging.getLogger(__name__)
 
 # Retries with exponential backoff: 2, 4, 8 minutes... capped at 30. Jobs are
 # idempotent (replaceWhere on their dates, MERGE on keys), so a retry is safe.
@@ -174,6 +178,82 @@ def operator_class() -> type:
     return LakehouseSparkSubmitOperator
 
 
+def _writes(meta: JobMeta, canonical: tuple[str, ...]) -> set[str]:
+    """Every table a job may write: `layer.<table>` stands for each canonical table."""
+    out: set[str] = set()
+    for entry in (alt.strip() for w in meta.writes for alt in w.split("|")):
+        if TABLE_NAME.match(entry):
+            out.add(entry)
+        elif TABLE_PATTERN.match(entry):
+            out |= {f"{entry.split('.', 1)[0]}.{t}" for t in canonical}
+    return out
+
+
+@cache
+def writer_pools() -> dict[str, str]:
+    """job -> its Airflow pool. Jobs that may write a common table share a pool (the
+    connected groups of the "writes a table in common" relation, from each job's declared
+    writes), and each pool has one slot: one writer at a time per table, whichever DAG
+    runs it. Delta on S3 with the single-driver log store needs exactly that; on any
+    storage it also keeps concurrent writers from failing each other's commits.
+    A pool is named after the first job of its group (alphabetically)."""
+    jobs = sorted(p.stem for p in (PROJECT_ROOT / "jobs").glob("*.py") if has_job(p.stem))
+    canonical = catalog_table_names()
+    writes = {job: _writes(read_job_meta(job), canonical) for job in jobs}
+    group = {job: job for job in jobs}
+
+    def root(job: str) -> str:
+        while group[job] != job:
+            job = group[job]
+        return job
+
+    for a in jobs:
+        for b in jobs:
+            if a < b and writes[a] & writes[b]:
+                ra, rb = root(a), root(b)
+                group[max(ra, rb)] = min(ra, rb)
+    return {job: f"lakehouse_{root(job)}" for job in jobs}
+
+
+def pool_definitions() -> dict[str, dict[str, Any]]:
+    """The pools, in `airflow pools import` format (`make airflow-pools` loads them)."""
+    members: dict[str, list[str]] = {}
+    for job, pool in writer_pools().items():
+        members.setdefault(pool, []).append(job)
+    return {
+        pool: {
+            "slots": 1,
+            "description": "one writer at a time for the tables of: " + ", ".join(jobs),
+            "include_deferred": False,
+        }
+        for pool, jobs in sorted(members.items())
+    }
+
+
+async def deadline_missed(context: dict | None = None, **kwargs: Any) -> None:
+    """Run by Airflow's triggerer when a DAG run is still going at its deadline."""
+    run = (context or {}).get("dag_run")
+    log.warning(
+        "lakehouse deadline missed: %s (%s) not done %s after it was queued",
+        kwargs.get("dag_id"), getattr(run, "run_id", run), kwargs.get("interval"),
+    )  # fmt: skip
+
+
+def deadline(dag_id: str, interval: timedelta) -> Any:
+    """A DeadlineAlert: warn when a run of `dag_id` is not done `interval` after it was
+    queued (a late daily table is noticed before its readers start)."""
+    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=interval,
+        callback=AsyncCallback(
+            "lakecore.airflow_conf.deadline_missed",
+            kwargs={"dag_id": dag_id, "interval": str(interval)},
+        ),
+    )
+
+
 def spark_job(
     job: str,
     *,
@@ -185,6 +265,7 @@ def spark_job(
     """One SparkSubmitOperator running one platform job. Whether it takes `--date` and
     the tables it publishes (its outlets) come from the job's own SPEC (lakecore.jobmeta)."""
     meta = read_job_meta(job)
+    operator_kw.setdefault("pool", writer_pools()[job])
     return operator_class()(
         lakehouse_job=job,
         task_id=task_id or job,
@@ -192,3 +273,9 @@ def spark_job(
         **submit_kwargs(job, dated=meta.dated, args=args, date_template=date_template),
         **operator_kw,
     )
+
+
+if __name__ == "__main__":  # `python -m lakecore.airflow_conf pools`: the pools as JSON
+    if sys.argv[1:] != ["pools"]:
+        sys.exit("usage: python -m lakecore.airflow_conf pools")
+    print(json.dumps(pool_definitions(), indent=2))

@@ -172,3 +172,21 @@ class _Module:
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
             return self.eval(node.left) + self.eval(node.right)
         raise _Unresolved(ast.unparse(node))
+
+
+def catalog_table_names(root: Path | None = None) -> tuple[str, ...]:
+    """The canonical table names (`TableSchema("orders", ...)` in catalog/tables.py), read
+    from the source like SPEC: what a `layer.<table>` write pattern can stand for."""
+    path = (root or PROJECT_ROOT) / "catalog" / "tables.py"
+    names = [
+        node.args[0].value
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", None) == "TableSchema"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+        and isinstance(node.args[0].value, str)
+    ]
+    if not names:
+        raise JobMetaError(f'{path}: no TableSchema("name", ...) found')
+    return tuple(names)

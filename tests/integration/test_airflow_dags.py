@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from lakecore.airflow_conf import has_job, spark_conf, table_uri
+from lakecore.airflow_conf import has_job, spark_conf, table_uri, writer_pools
 from lakecore.config import PROJECT_ROOT
 from lakecore.io import Lakehouse
 
@@ -165,11 +165,21 @@ def test_every_dag_is_wired_as_designed(dagbag):
             assert {a.name for a in task.outlets} == expected_outlets(job, task.application_args)
             assert ("--date" in task.application_args) == registry()[job].dated, task
             assert all(a.uri == table_uri(a.name) for a in task.outlets)
+            # one writer at a time per table: the job's pool, whatever DAG runs it
+            assert task.pool == writer_pools()[job], task
             if task.task_id in args:
                 assert task.application_args == args[task.task_id], task
         # an hourly run never overlaps the next one
     hourly = dagbag.dags["inventory_reconciliation_hourly"]
     assert all(t.execution_timeout < timedelta(hours=1) for t in hourly.tasks)
+    # A late run warns (Airflow's triggerer calls lakecore.airflow_conf.deadline_missed).
+    for dag_id, interval in [
+        ("seller_risk_daily", timedelta(hours=4)),
+        ("inventory_reconciliation_hourly", timedelta(minutes=50)),
+    ]:
+        (alert,) = dagbag.dags[dag_id].deadline
+        assert alert.interval == interval, dag_id
+        assert alert.callback.path == "lakecore.airflow_conf.deadline_missed", dag_id
 
 
 def test_recommendations_wait_for_interactions_and_inventory(dagbag):

@@ -73,3 +73,28 @@ def test_exit_codes_a_retry_cannot_fix_are_read_from_the_providers_message():
     assert exit_code_of(msg) == 2 and 2 in NO_RETRY_EXIT_CODES and 3 in NO_RETRY_EXIT_CODES
     assert exit_code_of("Cannot execute: x. Error code is: 1.") == 1
     assert exit_code_of("something else") is None
+
+
+def test_jobs_that_write_a_common_table_share_a_one_slot_pool():
+    from lakecore.airflow_conf import pool_definitions, writer_pools
+
+    pools = writer_pools()
+    # conform rewrites silver.inventory_events, inventory_reconciliation adds to it,
+    # walmart_inventory maps a source into it: one writer at a time.
+    assert pools["conform"] == pools["inventory_reconciliation"] == pools["walmart_inventory"]
+    # both streams append to ops.stream_progress
+    assert pools["seller_risk_stream"] == pools["inventory_stream"]
+    assert len({pools["ingest"], pools["conform"], pools["seller_risk_features"]}) == 3
+    defs = pool_definitions()
+    assert set(defs) == set(pools.values())
+    assert all(d["slots"] == 1 for d in defs.values())
+    assert "inventory_reconciliation" in defs[pools["conform"]]["description"]
+
+
+def test_a_missed_deadline_is_logged(caplog):
+    import asyncio
+
+    from lakecore.airflow_conf import deadline_missed
+
+    asyncio.run(deadline_missed({"dag_run": None}, dag_id="seller_risk_daily", interval="4:00:00"))
+    assert "deadline missed: seller_risk_daily" in caplog.text

@@ -316,7 +316,9 @@ def test_cli_config_prints_the_resolved_config_with_secrets_masked(capsys):
     # What the session gets: `--conf` over the job's YAML (ingest's shuffle partitions).
     code = cli_main(["config", "ingest", "--conf", "spark.sql.shuffle.partitions=9"])
     assert code == 0
-    assert yaml.safe_load(capsys.readouterr().out)["spark_conf"]["spark.sql.shuffle.partitions"] == "9"
+    assert (
+        yaml.safe_load(capsys.readouterr().out)["spark_conf"]["spark.sql.shuffle.partitions"] == "9"
+    )
     assert cli_main(["config", "ingest", "--conf", "sql.shuffle.partitions=9"]) == 2
     assert "not a Spark setting" in capsys.readouterr().err
     from jobs.cli import masked
