@@ -14,7 +14,7 @@ TEST_WORKERS ?= 0
 # make bench BENCH_ARGS="--suite skew --orders 100000" (benchmarks/run.py --help)
 BENCH_ARGS ?=
 
-.PHONY: airflow-pools setup demo-setup demo demo-kafka test lint fmt unit notebooks bench lock clean clean-lake help
+.PHONY: airflow-pools notebooks-lab setup demo-setup demo demo-kafka test lint fmt unit notebooks bench lock clean clean-lake help
 
 help:
 	@echo "make demo   - set up, generate demo data, ingest it, run every job but walmart_inventory, print a summary"
@@ -24,6 +24,8 @@ help:
 	@echo "make lock   - refresh build/constraints.txt (every Python dependency, pinned) from .venv"
 	@echo "make fmt    - format the code with ruff"
 	@echo "make notebooks - run the analyst notebooks on the lake, render HTML to notebooks/html"
+	@echo "make notebooks-lab - JupyterLab on notebooks/ with the project's kernel (analyst extra)"
+	@echo "make airflow-pools - create the Airflow pools the DAGs' tasks run in"
 	@echo "make bench  - benchmarks/run.py (default: the skew suite at 1M orders); BENCH_ARGS=..."
 
 setup: $(STAMPS)/pip.stamp $(STAMPS)/jars.stamp $(STAMPS)/kafka.stamp
@@ -90,6 +92,18 @@ test: lint
 airflow-pools: setup
 	$(PY) -m lakecore.airflow_conf pools > build/airflow-pools.json
 	$(VENV)/bin/airflow pools import build/airflow-pools.json
+
+# JupyterLab on notebooks/ for analysts: the core install, the analyst extra and a
+# kernel named "lakehouse" (this venv's Python, so pyspark, Delta jars and config).
+KERNEL_NAME = lakehouse
+$(STAMPS)/analyst.stamp: pyproject.toml $(CONSTRAINTS) $(STAMPS)/pip-core.stamp
+	$(PY) -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e ".[analyst]"
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL_NAME) \
+	  --display-name "Lakehouse (PySpark 4.2 + Delta)"
+	@touch $@
+
+notebooks-lab: demo-setup $(STAMPS)/analyst.stamp
+	$(VENV)/bin/jupyter lab --notebook-dir notebooks --ip 127.0.0.1
 
 # Runs on ./lakehouse (after `make demo`) or on LAKEHOUSE_ROOT.
 notebooks: setup

@@ -10,9 +10,9 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from lakecore.config import own_section
+from lakecore.config import JobConfig, own_section
 from lakecore.job import JobSpec, RunOptions
-from lakecore.runner import UsageError, open_lake, print_table_summary, run_job
+from lakecore.runner import UsageError, open_lake, print_table_summary, run_config, run_job
 
 log = logging.getLogger("jobs")
 
@@ -93,7 +93,11 @@ def run_demo(
     # Only the environment's keys: a job key (`generate_demo_data.orders=...`) is
     # unknown to the summary's config and would stop the demo after all its work.
     env_only = tuple(o for o in options.overrides if o.startswith("env."))
-    print_table_summary(open_lake(options.model_copy(update={"overrides": env_only}), "summary"))
+    only_env = options.model_copy(update={"overrides": env_only})
+    print_table_summary(open_lake(only_env, "summary"))
+    docs = Path(run_config("query", JobConfig, only_env).env.lakehouse.quality_docs or "")
+    if (docs / "site" / "index.html").is_file():
+        print(f"Data Docs (quality gates): {(docs / 'site' / 'index.html').resolve().as_uri()}")
     return 0
 
 

@@ -51,3 +51,18 @@ def test_named_make_targets_commands_and_jobs_exist(doc):
         assert command in commands, f"{doc.name}: unknown command `{command}`"
         if command in ("run", "config") and arg and not arg.startswith("<"):
             assert arg in jobs, f"{doc.name}: unknown job `{arg}`"
+
+
+def test_notebooks_ask_for_the_kernel_make_notebooks_lab_registers():
+    import json
+    import tomllib
+
+    makefile = (PROJECT_ROOT / "Makefile").read_text()
+    (kernel,) = re.findall(r"^KERNEL_NAME = (\S+)$", makefile, re.M)
+    assert "--name $(KERNEL_NAME)" in makefile
+    for path in sorted((PROJECT_ROOT / "notebooks").glob("*.ipynb")):
+        assert json.loads(path.read_text())["metadata"]["kernelspec"]["name"] == kernel, path
+    extras = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert any(d.startswith("jupyterlab==") for d in extras["analyst"])
