@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from jobs.demo import run_demo
 from jobs.registry import registry
+from lakecore.alerts import SEVERITIES, record_alert
 from lakecore.config import ConfigError
 from lakecore.job import JobSpec, RunOptions
 from lakecore.quality import QualityGateError
@@ -132,6 +133,20 @@ def build_parser(registry: dict[str, JobSpec]) -> argparse.ArgumentParser:
     )
     _common_args(q)
 
+    a = sub.add_parser("alert", help="record an operational alert in ops.alerts")
+    a.add_argument("subject", help="one line: what happened")
+    a.add_argument("--detail", default=None, help="more text (an error message, a log tail)")
+    a.add_argument("--source", default="cli", help="who raises it (airflow, a job's name...)")
+    a.add_argument("--severity", choices=SEVERITIES, default="error")
+    a.add_argument(
+        "--attr",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an attribute (dag_id=..., task_id=...); repeatable",
+    )
+    _common_args(a)
+
     t = sub.add_parser("tables", help="every table in the lakehouse with its row count")
     _common_args(t)
 
@@ -175,6 +190,19 @@ def cmd_query(args: argparse.Namespace) -> int:
             print(row)
     else:
         df.toPandas().to_csv(sys.stdout, index=False)
+    return 0
+
+
+def cmd_alert(args: argparse.Namespace) -> int:
+    attributes = {}
+    for item in args.attr:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--attr {item!r}: expected KEY=VALUE")
+        attributes[key] = value
+    lake = open_lake(options_from_args(RunOptions, args), "alert")
+    alert_id = record_alert(lake, args.source, args.severity, args.subject, args.detail, attributes)
+    print(alert_id)
     return 0
 
 
@@ -242,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_query(args)
         if args.command == "tables":
             return cmd_tables(args)
+        if args.command == "alert":
+            return cmd_alert(args)
         if args.command == "demo":
             return run_demo(
                 jobs, options_from_args(RunOptions, args), kafka=args.kafka, summary=args.summary

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import subprocess
 import sys
 from datetime import timedelta
 from functools import cache
@@ -104,7 +105,84 @@ def default_args(execution_timeout: timedelta) -> dict[str, Any]:
         "retry_exponential_backoff": True,
         "max_retry_delay": MAX_RETRY_DELAY,
         "execution_timeout": execution_timeout,
+        "on_failure_callback": failure_notifiers(),
     }
+
+
+ALERT_TIMEOUT = timedelta(minutes=10)
+
+
+def alert_command(context: dict[str, Any]) -> list[str]:
+    """`lakehouse alert` for one failed task, from its Airflow context."""
+    ti = context.get("ti") or context.get("task_instance")
+    attrs = {
+        name: getattr(ti, name, None)
+        for name in ("dag_id", "task_id", "run_id", "try_number", "map_index", "log_url")
+    }
+    attrs = {k: str(v) for k, v in attrs.items() if v is not None and v != -1}
+    exc = context.get("exception")
+    subject = f"{attrs.get('dag_id', '?')}.{attrs.get('task_id', '?')} failed"
+    if "run_id" in attrs:
+        subject += f" ({attrs['run_id']})"
+    python = _project_binary("python") or sys.executable
+    cmd = [python, "-m", "jobs", "alert", subject, "--source", "airflow", "--severity", "error"]
+    if exc is not None:
+        cmd += ["--detail", f"{type(exc).__name__}: {exc}"[-4000:]]
+    return cmd + [f"--attr={k}={v}" for k, v in sorted(attrs.items())]
+
+
+@cache
+def _alert_notifier_class() -> type:
+    from airflow.sdk import BaseNotifier
+
+    class LakehouseAlertNotifier(BaseNotifier):
+        """Records a failed task in ops.alerts (`lakehouse alert`, the worker's
+        LAKEHOUSE_ENV/LAKEHOUSE_ROOT). Never raises: an alert that cannot be
+        written is logged, and the task's own failure stands."""
+
+        def notify(self, context: Any) -> None:
+            cmd = alert_command(dict(context))
+            try:
+                done = subprocess.run(
+                    cmd,
+                    capture_output=True,
+                    text=True,
+                    timeout=ALERT_TIMEOUT.total_seconds(),
+                    cwd=PROJECT_ROOT,
+                )
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                log.error("could not record the alert in ops.alerts: %s", exc)
+                return
+            if done.returncode != 0:
+                log.error(
+                    "could not record the alert in ops.alerts (exit %d): %s",
+                    done.returncode,
+                    done.stderr[-2000:],
+                )
+            else:
+                log.info("alert %s recorded in ops.alerts", done.stdout.strip())
+
+    return LakehouseAlertNotifier
+
+
+def failure_notifiers(env_name: str | None = None, conf_dir: Path | None = None) -> list[Any]:
+    """What a failed task calls: the ops.alerts notifier, then the environment's
+    `alerts.notifiers` (conf/platform.yaml), e.g. Slack or email."""
+    from airflow.sdk import BaseNotifier
+    from airflow.sdk.module_loading import import_string
+
+    cfg = load_run_config("query", _SubmitView, env_name=env_name, conf_dir=conf_dir)
+    notifiers = [_alert_notifier_class()()]
+    for i, spec in enumerate(cfg.env.alerts.notifiers):
+        where = f"{cfg.platform_file}: key 'alerts.notifiers[{i}].class'"
+        try:
+            cls = import_string(spec.class_)
+        except ImportError as exc:
+            raise ValueError(f"{where}: cannot import {spec.class_}: {exc}") from None
+        if not (isinstance(cls, type) and issubclass(cls, BaseNotifier)):
+            raise ValueError(f"{where}: {spec.class_} is not an Airflow notifier")
+        notifiers.append(cls(**spec.kwargs))
+    return notifiers
 
 
 def table_uri(table: str) -> str:

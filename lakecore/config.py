@@ -186,10 +186,26 @@ class ExecutorSizing(StrictModel):
         return self.cores * (self.instances or self.max_executors or 1)
 
 
+class NotifierConfig(StrictModel):
+    """An Airflow notifier every failed task also calls (Slack, email...): its class's
+    import path and keyword arguments, e.g.
+    `{class: airflow.providers.slack.notifications.slack.SlackNotifier,
+      kwargs: {slack_conn_id: slack, channel: "#data-alerts", text: "..."}}`."""
+
+    class_: str = Field(alias="class", min_length=3, pattern=r"^[A-Za-z_][\w.]*\.[A-Za-z_]\w*$")
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class AlertsConfig(StrictModel):
+    # Besides ops.alerts, which every failed Airflow task writes to (lakecore.alerts).
+    notifiers: list[NotifierConfig] = Field(default_factory=list)
+
+
 class EnvConfig(StrictModel):
     description: str = ""
     spark: SparkEnvConfig = SparkEnvConfig()
     lakehouse: LakehouseConfig = LakehouseConfig()
+    alerts: AlertsConfig = AlertsConfig()
     # None for local mode (the driver is the executor: spark.driver.memory).
     executor_sizing: ExecutorSizing | None = None
 

@@ -167,6 +167,9 @@ def test_every_dag_is_wired_as_designed(dagbag):
             assert all(a.uri == table_uri(a.name) for a in task.outlets)
             # one writer at a time per table: the job's pool, whatever DAG runs it
             assert task.pool == writer_pools()[job], task
+            # a failure is recorded in ops.alerts
+            notifiers = [type(n).__name__ for n in task.on_failure_callback]
+            assert notifiers[0] == "LakehouseAlertNotifier", task
             if task.task_id in args:
                 assert task.application_args == args[task.task_id], task
         # an hourly run never overlaps the next one
@@ -254,3 +257,48 @@ def test_a_config_error_fails_the_task_at_once_without_retry(airflow_home, monke
     task = spark_job("conform", args=("--set", "conform.parallel_tabels=2"))
     with pytest.raises(AirflowFailException, match=r"conform exited 2 \(bad usage or config\)"):
         task.execute(context={})
+
+
+class _FailedTask:
+    dag_id, task_id, run_id, try_number, map_index = "d", "t", "manual__1", 2, -1
+
+
+def test_a_failed_task_is_recorded_in_ops_alerts(airflow_home, spark, tmp_path, monkeypatch):
+    """The failure notifier every task has: `lakehouse alert` in a fresh process, as on a worker."""
+    from lakecore.airflow_conf import _alert_notifier_class
+
+    monkeypatch.setenv("LAKEHOUSE_ROOT", str(tmp_path / "lake"))
+    context = {"ti": _FailedTask(), "exception": RuntimeError("spark-submit exited 1")}
+    _alert_notifier_class()().notify(context)
+
+    (row,) = Lakehouse(spark, str(tmp_path / "lake")).read("ops.alerts").collect()
+    assert (row.source, row.severity, row.subject) == ("airflow", "error", "d.t failed (manual__1)")
+    assert row.detail == "RuntimeError: spark-submit exited 1"
+    assert row.attributes == {
+        "dag_id": "d",
+        "task_id": "t",
+        "run_id": "manual__1",
+        "try_number": "2",
+    }
+
+
+def test_configured_notifiers_are_added_and_a_wrong_class_names_the_key(airflow_home, tmp_path):
+    import yaml
+
+    from lakecore.airflow_conf import failure_notifiers
+
+    conf_dir = tmp_path / "conf"
+    shutil.copytree(PROJECT_ROOT / "conf", conf_dir)
+    platform = yaml.safe_load((conf_dir / "platform.yaml").read_text())
+    smtp = "airflow.providers.smtp.notifications.smtp.SmtpNotifier"
+    notifier = {"class": smtp, "kwargs": {"to": "data-oncall@example.com"}}
+    platform["environments"]["local"]["alerts"] = {"notifiers": [notifier]}
+    (conf_dir / "platform.yaml").write_text(yaml.safe_dump(platform))
+    ops, email = failure_notifiers(conf_dir=conf_dir)
+    assert type(ops).__name__ == "LakehouseAlertNotifier"
+    assert type(email).__name__ == "SmtpNotifier" and email.to == "data-oncall@example.com"
+
+    notifier["class"] = "lakecore.config.JobConfig"
+    (conf_dir / "platform.yaml").write_text(yaml.safe_dump(platform))
+    with pytest.raises(ValueError, match=r"alerts.notifiers\[0\].class'.*not an Airflow notifier"):
+        failure_notifiers(conf_dir=conf_dir)

@@ -123,3 +123,15 @@ def test_notebooks_open_the_lake_with_layer_table_names(spark, small_lake, monke
     monkeypatch.setenv("LAKEHOUSE_ROOT", str(small_lake))
     lake = open_lake("test")
     assert lake.spark.sql("SELECT count(*) AS n FROM silver.sellers").first().n == 2
+
+
+def test_alert_appends_to_ops_alerts(spark, lake_root, capsys):
+    args = ["alert", "stock feed late", "--source", "ops", "--severity", "warning"]
+    assert run_cli(lake_root, *args, "--attr", "feed=rfid", "--detail", "no file since 06:00") == 0
+    alert_id = capsys.readouterr().out.strip().splitlines()[-1]
+    (row,) = Lakehouse(spark, str(lake_root)).read("ops.alerts").collect()
+    assert (row.alert_id, row.source, row.severity, row.subject) == (
+        alert_id, "ops", "warning", "stock feed late",
+    )  # fmt: skip
+    assert (row.detail, row.attributes) == ("no file since 06:00", {"feed": "rfid"})
+    assert run_cli(lake_root, "alert", "x", "--attr", "novalue") == 2
