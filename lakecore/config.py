@@ -25,7 +25,7 @@ import typing
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import yaml
 from pydantic import (
@@ -196,6 +196,27 @@ class NotifierConfig(StrictModel):
     kwargs: dict[str, Any] = Field(default_factory=dict)
 
 
+class LineageConfig(StrictModel):
+    """OpenLineage events of every Spark job (the openlineage-spark listener).
+
+    `file` (default): JSON lines appended to `location`, by default
+    <lake root>/_lineage/openlineage.jsonl (a local lake only: the listener writes
+    with local file IO); `console`: the driver's log; `http`: a Marquez or other
+    OpenLineage server at `url`."""
+
+    enabled: bool = True
+    transport: Literal["file", "console", "http"] = "file"
+    location: str | None = None
+    url: str | None = None
+    namespace: str = Field(default="lakehouse", min_length=1)
+
+    @model_validator(mode="after")
+    def _transport_settings(self) -> LineageConfig:
+        if self.transport == "http" and not self.url:
+            raise ValueError("transport 'http' needs 'url' (e.g. http://marquez:5000)")
+        return self
+
+
 class AlertsConfig(StrictModel):
     # Besides ops.alerts, which every failed Airflow task writes to (lakecore.alerts).
     notifiers: list[NotifierConfig] = Field(default_factory=list)
@@ -206,6 +227,7 @@ class EnvConfig(StrictModel):
     spark: SparkEnvConfig = SparkEnvConfig()
     lakehouse: LakehouseConfig = LakehouseConfig()
     alerts: AlertsConfig = AlertsConfig()
+    lineage: LineageConfig = LineageConfig()
     # None for local mode (the driver is the executor: spark.driver.memory).
     executor_sizing: ExecutorSizing | None = None
 

@@ -23,11 +23,11 @@ from lakecore.spark_conf import (
     DELTA_CONF,
     JARS_DIR,
     MissingJarsError,
-    event_log_conf,
-    interactive_conf,
     job_sql_conf,
     job_static_conf,
+    lineage_file,
     platform_jars,
+    static_spark_conf,
 )
 
 __all__ = [
@@ -79,6 +79,16 @@ _EXTRA_BEFORE: dict[str, str | None] = {}
 _EXTRA_SESSION: list = []
 
 
+def _quiet_lineage_warnings(spark: SparkSession) -> None:
+    """The OpenLineage listener warns on every query that connectors with lineage
+    extensions are loaded by another class loader (none here): errors only."""
+    jvm = spark.sparkContext._jvm
+    jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(
+        "io.openlineage.spark.agent.lifecycle.SparkOpenLineageExtensionVisitorWrapper",
+        jvm.org.apache.logging.log4j.Level.ERROR,
+    )
+
+
 def _submitted_keys() -> frozenset[str]:
     """Settings given to spark-submit (`--conf`, `--driver-memory`...): they win over the
     YAML and the run's `--conf`. Read once, before this process adds its own."""
@@ -110,8 +120,10 @@ def _apply_job_conf(active: SparkSession, run: RunConfig) -> None:
     explicit = active.conf.getAll
     submitted = _submitted_keys()
     for key, value in {**job_sql_conf(run.job), **run.spark_conf}.items():
-        if key in submitted:
-            continue  # spark-submit's --conf wins
+        if key in submitted:  # spark-submit's --conf wins
+            if explicit.get(key) != value:
+                log.info("%s=%s from spark-submit wins over %s", key, explicit.get(key), value)
+            continue
         if key in run.spark_conf and not active.conf.isModifiable(key):
             if explicit.get(key) != value:  # set at start-up only, and the JVM runs already
                 log.warning(
@@ -136,24 +148,19 @@ def get_spark(run: RunConfig, app_name: str) -> SparkSession:
         # Under spark-submit the master comes from the command line: keep it.
         if _submitted_master() is None:
             builder = builder.master(run.env.spark.master)
-        static = {
-            **DELTA_CONF,
-            "spark.jars": ",".join(platform_jars()),
-            "spark.sql.warehouse.dir": f"{run.lake_root}/_warehouse",
-            **(run.env.executor_sizing.spark_conf() if run.env.executor_sizing else {}),
-            **interactive_conf(),
-            **run.env.spark.conf,
-            **event_log_conf(run),
-            **job_static_conf(run.job),
-            **run.spark_conf,
-        }
+        # spark-submit's own settings win, at start-up too (its --jars, --conf, memory).
+        submitted = _submitted_keys()
+        static = {k: v for k, v in static_spark_conf(run).items() if k not in submitted}
         events = static.get("spark.eventLog.dir", "")
         if static.get("spark.eventLog.enabled") == "true" and "://" not in events:
             os.makedirs(events.removeprefix("file:"), exist_ok=True)  # Spark does not create it
+        if (lineage := lineage_file(run)) is not None:
+            os.makedirs(os.path.dirname(lineage) or ".", exist_ok=True)
         for key, value in static.items():
             builder = builder.config(key, value)
         active = builder.getOrCreate()
         active.sparkContext.setLogLevel("WARN")
+        _quiet_lineage_warnings(active)
         log.info("spark %s session started (master %s)", active.version, active.sparkContext.master)
         _check_delta_on_classpath(active)
     sizing = run.env.executor_sizing

@@ -92,16 +92,84 @@ def event_log_conf(run: RunConfig) -> dict[str, str]:
     }
 
 
+LINEAGE_LISTENER = "io.openlineage.spark.agent.OpenLineageSparkListener"
+LINEAGE_FILE = "_lineage/openlineage.jsonl"
+
+
+def lineage_file(run: RunConfig) -> str | None:
+    """Where the file transport appends events (None: not the file transport)."""
+    lineage = run.env.lineage
+    if not lineage.enabled or lineage.transport != "file":
+        return None
+    if lineage.location:
+        return lineage.location
+    root = run.lake_root.removeprefix("file:")
+    return None if "://" in root else f"{root}/{LINEAGE_FILE}"
+
+
+def lineage_conf(run: RunConfig) -> dict[str, str]:
+    """The OpenLineage listener's settings: one event per job start and end, with the
+    tables read and written (file, console or http transport; `env.lineage`). A remote
+    lake without a `location` logs the events (console): the file transport writes with
+    local file IO."""
+    lineage = run.env.lineage
+    if not lineage.enabled:
+        return {}
+    conf = {
+        "spark.extraListeners": LINEAGE_LISTENER,
+        "spark.openlineage.namespace": lineage.namespace,
+    }
+    if lineage.transport == "http":
+        conf["spark.openlineage.transport.type"] = "http"
+        conf["spark.openlineage.transport.url"] = str(lineage.url)
+    elif (location := lineage_file(run)) is not None:
+        conf["spark.openlineage.transport.type"] = "file"
+        conf["spark.openlineage.transport.location"] = location
+    else:
+        conf["spark.openlineage.transport.type"] = "console"
+    return conf
+
+
+def _with_listeners(conf: dict[str, str], *more: dict[str, str]) -> dict[str, str]:
+    """`conf` updated by `more`; `spark.extraListeners` lists are joined, not replaced."""
+    out = dict(conf)
+    for extra in more:
+        for key, value in extra.items():
+            if key == "spark.extraListeners" and out.get(key):
+                names = [*out[key].split(","), *value.split(",")]
+                value = ",".join(dict.fromkeys(n.strip() for n in names if n.strip()))
+            out[key] = value
+    return out
+
+
 def effective_spark_conf(run: RunConfig) -> dict[str, str]:
     """Every Spark setting of one run, lowest precedence first: interactive defaults,
     the environment, its event logs, the job's YAML (static then SQL), the run's
     `--conf`. (A spark-submit `--conf` wins over all of them: lakecore.session.)"""
-    return {
-        **DELTA_CONF,
-        **interactive_conf(),
-        **run.env.spark.conf,
-        **event_log_conf(run),
-        **job_static_conf(run.job),
-        **job_sql_conf(run.job),
-        **run.spark_conf,
-    }
+    return _with_listeners(
+        {**DELTA_CONF, **interactive_conf()},
+        lineage_conf(run),
+        run.env.spark.conf,
+        event_log_conf(run),
+        job_static_conf(run.job),
+        job_sql_conf(run.job),
+        run.spark_conf,
+    )
+
+
+def static_spark_conf(run: RunConfig) -> dict[str, str]:
+    """What a new session starts with (lakecore.session): the start-up settings."""
+    return _with_listeners(
+        {
+            **DELTA_CONF,
+            "spark.jars": ",".join(platform_jars()),
+            "spark.sql.warehouse.dir": f"{run.lake_root}/_warehouse",
+            **(run.env.executor_sizing.spark_conf() if run.env.executor_sizing else {}),
+            **interactive_conf(),
+        },
+        lineage_conf(run),
+        run.env.spark.conf,
+        event_log_conf(run),
+        job_static_conf(run.job),
+        run.spark_conf,
+    )

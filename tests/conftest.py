@@ -36,6 +36,8 @@ TEST_ENV_OVERRIDES = [
     "env.spark.conf.spark.driver.memory=6g",
     "env.spark.conf.spark.ui.enabled=false",
     "env.spark.conf.spark.ui.showConsoleProgress=false",
+    # Lineage is tested in its own process (test_lineage.py): not on every query here.
+    "env.lineage.enabled=false",
     "env.spark.conf.spark.sql.ui.retainedExecutions=50",
     "env.spark.conf.spark.ui.retainedJobs=100",
     "env.spark.conf.spark.ui.retainedStages=100",

@@ -1,16 +1,32 @@
-"""`scripts/spark-submit jobs/main.py <job> ...` runs a job like `python -m jobs run <job>`."""
+"""`scripts/spark-submit jobs/main.py <job> ...` runs a job like `python -m jobs run <job>`,
+with spark-submit's own `--conf` winning, and emits OpenLineage events naming the tables
+the job's SPEC declares (the listener is a start-up setting: the suite's shared session
+runs without it, this process has it)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from jobs.registry import registry
 from lakecore.config import PROJECT_ROOT
 from lakecore.io import Lakehouse
+from lakecore.jobmeta import read_job_meta
+from lakecore.spark_conf import LINEAGE_FILE
 
 pytestmark = pytest.mark.integration
+
+
+def table_of(dataset: dict, lake: Path) -> str | None:
+    """`layer.table` of a lineage dataset under the lake (None for anything else)."""
+    path = Path(dataset["name"])
+    if dataset["namespace"] != "file" or not path.is_relative_to(lake):
+        return None
+    layer, table, *_ = path.relative_to(lake).parts
+    return f"{layer}.{table}"
 
 
 def test_spark_submit_runs_ingest(spark, tmp_path):
@@ -24,23 +40,18 @@ def test_spark_submit_runs_ingest(spark, tmp_path):
     lake_root = tmp_path / "lake"
     cmd = [
         str(PROJECT_ROOT / "scripts" / "spark-submit"),
-        "--master",
-        "local[1]",
-        "--conf",
-        "spark.ui.enabled=false",
+        *("--master", "local[1]", "--conf", "spark.ui.enabled=false"),
+        *("--conf", "spark.sql.shuffle.partitions=3"),
         str(PROJECT_ROOT / "jobs" / "main.py"),
-        "ingest",
-        "--source",
-        "demo",
-        "--path",
-        str(landing.parent),
-        "--tables",
-        "sellers",
+        *("ingest", "--source", "demo", "--path", str(landing.parent), "--tables", "sellers"),
         f"--set=env.lakehouse.root={lake_root}",
         "--set=spark.shuffle_partitions=1",
+        "--conf=spark.sql.shuffle.partitions=2",
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=Path(tmp_path))
     assert done.returncode == 0, done.stderr[-3000:]
+    # spark-submit's --conf > the job's --conf > the job's YAML (--set)
+    assert "spark.sql.shuffle.partitions=3 from spark-submit wins over 2" in done.stdout
     lake = Lakehouse(spark, str(lake_root))
     assert [r.seller_id for r in lake.read("bronze.sellers").collect()] == ["s1"]
     assert [r.reason for r in lake.read("quarantine.sellers").collect()] == ["null_key:seller_id"]
@@ -51,3 +62,15 @@ def test_spark_submit_runs_ingest(spark, tmp_path):
         1,
         1,
     )
+
+    events = [json.loads(line) for line in (lake_root / LINEAGE_FILE).read_text().splitlines()]
+    complete = [e for e in events if e["eventType"] == "COMPLETE"]
+    assert complete and {e["job"]["namespace"] for e in events} == {"lakehouse"}
+    assert {e["job"]["name"].split(".")[0] for e in events} == {"ingest"}  # the app is the job
+    written = {t for e in complete for d in e.get("outputs", []) if (t := table_of(d, lake_root))}
+    # Exactly the declared writes for --tables sellers, and the run log.
+    declared = read_job_meta("ingest").tables_written(("sellers",))
+    assert written == {*declared, "ops.job_runs"}
+    assert registry()["ingest"].reads == ("landing/<source>/*",)
+    read = {d["name"] for e in complete for d in e.get("inputs", [])}
+    assert any(name.startswith(str(landing)) for name in read), read

@@ -109,3 +109,28 @@ def test_effective_conf_precedence_and_interactive_defaults(tmp_path, monkeypatc
         "spark.ui.enabled": "true",
         "spark.ui.showConsoleProgress": "true",
     }
+
+
+def test_lineage_listener_settings_follow_the_environment(tmp_path):
+    def conf(*overrides):
+        cfg = load_run_config(
+            "query", JobConfig, overrides=["env.lakehouse.root=/lake", *overrides]
+        )
+        return effective_spark_conf(cfg)
+
+    on = conf()
+    assert on["spark.extraListeners"] == "io.openlineage.spark.agent.OpenLineageSparkListener"
+    assert on["spark.openlineage.transport.location"] == "/lake/_lineage/openlineage.jsonl"
+    # Another listener of the environment is kept beside it.
+    both = conf("env.spark.conf.spark.extraListeners=com.example.Audit")
+    assert both["spark.extraListeners"].split(",") == [
+        "io.openlineage.spark.agent.OpenLineageSparkListener",
+        "com.example.Audit",
+    ]
+    remote = conf("env.lakehouse.root=s3a://lake/x", "env.lakehouse.quality_docs=/tmp/q")
+    assert remote["spark.openlineage.transport.type"] == "console"  # no local file on S3
+    http = conf("env.lineage.transport=http", "env.lineage.url=http://marquez:5000")
+    assert http["spark.openlineage.transport.url"] == "http://marquez:5000"
+    assert "spark.extraListeners" not in conf("env.lineage.enabled=false")
+    with pytest.raises(ConfigError, match=r"lineage.*needs 'url'"):
+        conf("env.lineage.transport=http")
