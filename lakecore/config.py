@@ -20,6 +20,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -186,6 +187,46 @@ class ExecutorSizing(StrictModel):
         return self.cores * (self.instances or self.max_executors or 1)
 
 
+class S3Config(StrictModel):
+    """The S3 API behind s3a:// paths: AWS S3 (no endpoint), MinIO, Ceph... Credentials
+    are never configured here: the AWS SDK's default chain finds them (environment
+    variables, Java system properties, a profile, web identity, an instance or pod role)."""
+
+    endpoint: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(/.*)?$")
+    region: str = Field(default="us-east-1", min_length=1)
+    path_style_access: bool = False  # true for MinIO, Ceph and most S3-compatible servers
+
+    def spark_conf(self) -> dict[str, str]:
+        prefix = "spark.hadoop.fs.s3a."
+        conf = {
+            prefix + "aws.credentials.provider": CREDENTIALS_CHAIN,
+            prefix + "endpoint.region": self.region,
+            prefix + "path.style.access": str(self.path_style_access).lower(),
+        }
+        if self.endpoint:
+            conf[prefix + "endpoint"] = self.endpoint
+            conf[prefix + "connection.ssl.enabled"] = str(self.endpoint.startswith("https")).lower()
+        return conf
+
+
+CREDENTIALS_CHAIN = "software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider"
+# Spark/Hadoop settings that would carry a credential: refused wherever they are given.
+_CREDENTIAL_KEY = re.compile(
+    r"(access[._-]?key|secret|session[._-]?token|password|credentials?$)", re.IGNORECASE
+)
+
+
+def refuse_credentials(keys: Any, where: str) -> None:
+    """A credential in config would end up in logs, run records and version control."""
+    for key in keys:
+        if _CREDENTIAL_KEY.search(str(key)) and not str(key).endswith("credentials.provider"):
+            raise ConfigError(
+                f"{where}: key '{key}' would hold a credential: credentials are never read "
+                "from config; the AWS SDK's default chain finds them (AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY, a profile, a web identity, an instance or pod role)"
+            )
+
+
 class NotifierConfig(StrictModel):
     """An Airflow notifier every failed task also calls (Slack, email...): its class's
     import path and keyword arguments, e.g.
@@ -228,6 +269,7 @@ class EnvConfig(StrictModel):
     lakehouse: LakehouseConfig = LakehouseConfig()
     alerts: AlertsConfig = AlertsConfig()
     lineage: LineageConfig = LineageConfig()
+    s3: S3Config | None = None  # for s3a:// lake and landing paths
     # None for local mode (the driver is the executor: spark.driver.memory).
     executor_sizing: ExecutorSizing | None = None
 
@@ -497,6 +539,12 @@ def load_run_config(
         env_overrides.insert(0, ("lakehouse.root", os.environ["LAKEHOUSE_ROOT"]))
     for key, value in env_overrides:
         _set_dotted(env_raw, key, value, f"{platform_file} (--set env.)")
+    spark_raw = env_raw.get("spark") if isinstance(env_raw, dict) else None
+    if isinstance(spark_raw, dict) and isinstance(spark_raw.get("conf"), dict):
+        refuse_credentials(spark_raw["conf"], f"{platform_file} (environments.{name}.spark.conf)")
+    if isinstance(env_raw, dict) and isinstance(env_raw.get("s3"), dict):
+        refuse_credentials(env_raw["s3"], f"{platform_file} (environments.{name}.s3)")
+    refuse_credentials(cli_conf, "--conf")
     env = _validate(EnvConfig, env_raw, platform_file)
 
     # Local paths are relative to the project root, so jobs run from any cwd.
@@ -508,7 +556,10 @@ def load_run_config(
         checkpoints=_resolve_local(lake.checkpoints, base) if lake.checkpoints else None,
         quality_docs=_quality_docs(lake, base, platform_file),
     )
-    env = env.model_copy(update={"lakehouse": resolved})
+    lineage = env.lineage
+    if lineage.location:
+        lineage = lineage.model_copy(update={"location": _resolve_local(lineage.location, base)})
+    env = env.model_copy(update={"lakehouse": resolved, "lineage": lineage})
     job = _validate(job_model, job_raw, job_file)
     return RunConfig(
         env_name=name,

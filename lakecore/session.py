@@ -89,6 +89,17 @@ def _quiet_lineage_warnings(spark: SparkSession) -> None:
     )
 
 
+def _apply_hadoop_conf(active: SparkSession, run: RunConfig) -> None:
+    """A running session (a notebook, `jobs demo`, the tests) gets the run's Hadoop
+    settings too (`spark.hadoop.*`: the S3 endpoint, region...): Hadoop reads them
+    when it first opens a file system, not only when the JVM starts."""
+    hadoop = active.sparkContext._jsc.hadoopConfiguration()
+    submitted = _submitted_keys()
+    for key, value in static_spark_conf(run).items():
+        if key.startswith("spark.hadoop.") and key not in submitted:
+            hadoop.set(key.removeprefix("spark.hadoop."), value)
+
+
 def _submitted_keys() -> frozenset[str]:
     """Settings given to spark-submit (`--conf`, `--driver-memory`...): they win over the
     YAML and the run's `--conf`. Read once, before this process adds its own."""
@@ -163,6 +174,8 @@ def get_spark(run: RunConfig, app_name: str) -> SparkSession:
         _quiet_lineage_warnings(active)
         log.info("spark %s session started (master %s)", active.version, active.sparkContext.master)
         _check_delta_on_classpath(active)
+    else:
+        _apply_hadoop_conf(active, run)
     sizing = run.env.executor_sizing
     if sizing and run.job.spark.shuffle_partitions < sizing.total_cores:
         log.warning(

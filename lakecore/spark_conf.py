@@ -149,6 +149,7 @@ def effective_spark_conf(run: RunConfig) -> dict[str, str]:
     return _with_listeners(
         {**DELTA_CONF, **interactive_conf()},
         lineage_conf(run),
+        run.env.s3.spark_conf() if run.env.s3 else {},
         run.env.spark.conf,
         event_log_conf(run),
         job_static_conf(run.job),
@@ -168,6 +169,7 @@ def static_spark_conf(run: RunConfig) -> dict[str, str]:
             **interactive_conf(),
         },
         lineage_conf(run),
+        run.env.s3.spark_conf() if run.env.s3 else {},
         run.env.spark.conf,
         event_log_conf(run),
         job_static_conf(run.job),
