@@ -221,6 +221,11 @@ def test_hourly_inventory_dag_runs_spark_submit(
     monkeypatch.setenv("LAKEHOUSE_ROOT", str(root))
 
     dag = dagbag.dags["inventory_reconciliation_hourly"]
+    # Airflow 3.3.2's dag.test() cannot finish a run of a DAG with a DeadlineAlert (it
+    # looks up the un-serialized alerts as ids: StatementError "'dict' object has no
+    # attribute 'hex'"); the scheduler handles them. The alerts are checked in
+    # test_every_dag_is_wired_as_designed.
+    monkeypatch.setattr(dag, "deadline", None)
     # The landing files were ingested and conformed by the demo: only the Spark
     # job under test runs; its neighbours are marked done.
     run = dag.test(
