@@ -72,13 +72,19 @@ def job_static_conf(job: JobConfig) -> dict[str, str]:
 EVENT_LOG_FOLDER = "_spark_events"
 
 
+def in_notebook() -> bool:
+    """Whether this Python is a Jupyter kernel (not merely a process that imported one)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
 def interactive_conf() -> dict[str, str]:
     """Defaults an environment or job can override: the Spark UI for a person at a
     terminal or a notebook, console progress bars only for a terminal."""
     tty = sys.stderr.isatty()
-    notebook = "ipykernel" in sys.modules
     return {
-        "spark.ui.enabled": str(tty or notebook).lower(),
+        "spark.ui.enabled": str(tty or in_notebook()).lower(),
         "spark.ui.showConsoleProgress": str(tty).lower(),
     }
 

@@ -92,6 +92,7 @@ def test_conf_keys_must_be_spark_settings(tmp_path):
 
 
 def test_effective_conf_precedence_and_interactive_defaults(tmp_path, monkeypatch):
+    monkeypatch.setattr("sys.stderr.isatty", lambda: False)  # as under a scheduler
     cfg = load_run_config(
         "seller_risk_features",
         SellerRiskConfig,
@@ -103,7 +104,10 @@ def test_effective_conf_precedence_and_interactive_defaults(tmp_path, monkeypatc
     assert conf["spark.sql.shuffle.partitions"] == "8"  # the job's YAML over the environment
     assert conf["spark.sql.autoBroadcastJoinThreshold"] == "1m"  # --conf over the YAML's 64m
     assert conf["spark.eventLog.dir"] == "/lake/_spark_events"  # standalone keeps event logs
-    assert conf["spark.ui.enabled"] == "false"  # not a terminal here
+    assert conf["spark.ui.enabled"] == "false"  # not a terminal
+    import ipykernel  # noqa: F401  (imported is not running in one: the notebook runner imports it)
+
+    assert interactive_conf()["spark.ui.enabled"] == "false"
     monkeypatch.setattr("sys.stderr.isatty", lambda: True)
     assert interactive_conf() == {
         "spark.ui.enabled": "true",
