@@ -13,6 +13,8 @@ and a run whose recorded version the change feed no longer covers.
 Silver drops lineage columns and reports referential gaps (e.g. Olist order
 items whose order is missing from the partial orders extracts): they are
 real sales, so they are kept, counted and recorded, never dropped silently.
+The gaps are counted among the rows a run conformed (all of them on a full
+refresh), so that check too costs what arrived.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from datetime import UTC, datetime
 from functools import partial
 
 from pydantic import Field, field_validator
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -103,9 +106,16 @@ def full_refresh(ctx: JobContext, t: str) -> int:
 
 
 def conform_table(
-    ctx: JobContext, t: str, state: dict[str, tuple[int, str | None]], done: list[tuple]
+    ctx: JobContext,
+    t: str,
+    state: dict[str, tuple[int, str | None]],
+    done: list[tuple],
+    arrived: dict[str, DataFrame | None],
 ) -> None:
-    """Bring silver.<t> up to bronze.<t>; its state row goes to `done` (written by run())."""
+    """Bring silver.<t> up to bronze.<t>; its state row goes to `done` (written by run()).
+
+    `arrived[t]` is what the run conformed: the changed rows, or None for all of silver.<t>.
+    """
     bronze, silver = f"bronze.{t}", f"silver.{t}"
     last, last_id = state.get(t, (None, None))
     table_id = ctx.lake.table_id(bronze)
@@ -122,6 +132,7 @@ def conform_table(
         n = full_refresh(ctx, t)
         ctx.lake.ensure_change_feed(silver)  # dated jobs read silver's changes (late rows)
         ctx.run.add(silver, read=n, written=n)
+        arrived[t] = None
     elif last == version:
         ctx.log.info("conform: %s: no change since bronze version %d", silver, version)
         ctx.run.add(silver)
@@ -132,6 +143,7 @@ def conform_table(
             delta = latest_changes(changes, TABLES[t].keys).select(*TABLES[t].names, "_is_delete")
             n = ctx.lake.apply_changes(delta, silver, TABLES[t].keys)
             mode = f"changes ({last}, {version}]"
+            arrived[t] = delta.where(~F.col("_is_delete"))
         except Exception as exc:  # the feed does not reach back that far (VACUUM, off then)
             if "change" not in str(exc).lower() and "version" not in str(exc).lower():
                 raise
@@ -139,23 +151,29 @@ def conform_table(
             ctx.lake.ensure_change_feed(bronze)
             version = ctx.lake.version(bronze) or version
             n = full_refresh(ctx, t)
+            arrived[t] = None
         ctx.run.add(silver, read=n, written=n)
     ctx.run.extra.setdefault("modes", {})[t] = mode
     done.append((t, version, table_id, mode.split(" ")[0], ctx.run.run_id, datetime.now(UTC)))
 
 
-def report_gaps(ctx: JobContext, conformed: list[str]) -> None:
-    present = [t for t in TABLES if ctx.lake.exists(f"silver.{t}")]
-    gaps = {}
-    for child, parent, keys in REFERENCES:
-        if child not in present or parent not in present:
-            continue
-        if child not in conformed and parent not in conformed:
-            continue  # neither changed: the last run's figure stands
+def report_gaps(ctx: JobContext, arrived: dict[str, DataFrame | None]) -> None:
+    """Children this run conformed whose parent row is missing: counted, logged, recorded.
+
+    Only the arrived child rows are checked (a full refresh checks them all) against the
+    parent's keys, so a routine run does not re-scan the whole child table; the counts
+    run concurrently (`conform.parallel_tables`).
+    """
+    present = {t for t in TABLES if ctx.lake.exists(f"silver.{t}")}
+    gaps: dict[str, int] = {}
+
+    def count(child: str, parent: str, keys: tuple[str, ...]) -> None:
+        rows = arrived[child]
+        if rows is None:
+            rows = ctx.lake.read(f"silver.{child}")
         parents = ctx.lake.read(f"silver.{parent}").select(*keys).distinct()
         orphans = (
-            ctx.lake.read(f"silver.{child}")
-            .where(F.coalesce(*[F.col(k).isNotNull() for k in keys]))
+            rows.where(F.coalesce(*[F.col(k).isNotNull() for k in keys]))
             .join(parents, on=list(keys), how="left_anti")
             .count()
         )
@@ -167,7 +185,16 @@ def report_gaps(ctx: JobContext, conformed: list[str]) -> None:
                 child,
                 parent,
             )
-    ctx.run.extra["orphans"] = gaps
+
+    ctx.steps(
+        [
+            (f"referential gaps {child} -> {parent}", partial(count, child, parent, keys))
+            for child, parent, keys in REFERENCES
+            if child in arrived and child in present and parent in present
+        ],
+        parallel=ctx.job.conform.parallel_tables,
+    )
+    ctx.run.extra["orphans"] = dict(sorted(gaps.items()))
 
 
 def run(ctx: JobContext) -> None:
@@ -175,10 +202,14 @@ def run(ctx: JobContext) -> None:
     present = [t for t in wanted if ctx.lake.exists(f"bronze.{t}")]
     state = {} if ctx.options.full_refresh else last_conformed(ctx)
     done: list[tuple] = []
+    arrived: dict[str, DataFrame | None] = {}
     try:
         ctx.steps(
             [
-                (f"bronze.{t} -> silver.{t}", partial(conform_table, ctx, t, state, done))
+                (
+                    f"bronze.{t} -> silver.{t}",
+                    partial(conform_table, ctx, t, state, done, arrived),
+                )
                 for t in present
             ],
             parallel=ctx.job.conform.parallel_tables,
@@ -188,7 +219,7 @@ def run(ctx: JobContext) -> None:
             ctx.lake.append(ctx.spark.createDataFrame(done, STATE_SCHEMA), STATE)
     changed = [t for t in present if ctx.run.counts[f"silver.{t}"].written]
     ctx.run.noop = not changed
-    report_gaps(ctx, changed)
+    report_gaps(ctx, {t: rows for t, rows in arrived.items() if t in changed})
 
 
 SPEC = JobSpec(

@@ -80,18 +80,31 @@ _EXTRA_SESSION: list = []
 
 
 def _quiet_lineage_warnings(spark: SparkSession) -> None:
-    """The OpenLineage listener warns on every query that connectors with lineage
-    extensions are loaded by another class loader (none here)."""
+    """The OpenLineage listener's plan analysis is loud, and none of it affects a job:
+
+    - it warns on every query that connectors with lineage extensions are loaded by
+      another class loader (none here);
+    - it logs, with a stack trace, each plan its visitors fail to re-analyse (window
+      functions in the seller-risk and inventory plans) and swallows the error: that
+      event lacks a column-level detail;
+    - it logs an ERROR for each of Delta's internal queries that ends before the
+      listener looked at it ("Query execution is null: can't emit event"), a WARN
+      for each plan node it cannot name a dataset for (`ResolvedTable`), and one for
+      each DDL statement, which has no Spark job ("No jobId found in context").
+
+    Its plan analysis and facet builders (`io.openlineage.spark.agent.lifecycle`,
+    `io.openlineage.spark3.agent.lifecycle`, `io.openlineage.spark.agent.facets`) are silenced; its emitter and transports
+    (`io.openlineage.spark.agent.EventEmitter`, `io.openlineage.client.transports`)
+    keep their levels, so an event that cannot be delivered is still logged.
+    """
     jvm = spark.sparkContext._jvm
     levels = jvm.org.apache.logging.log4j.Level
     configurator = jvm.org.apache.logging.log4j.core.config.Configurator
-    configurator.setLevel(
-        "io.openlineage.spark.agent.lifecycle.SparkOpenLineageExtensionVisitorWrapper",
-        levels.ERROR,
-    )
-    # It also logs, with a stack trace, each plan its visitors fail to re-analyse (window
-    # functions in the seller-risk and inventory plans) and then swallows the error: that
-    # event lacks a column-level detail, the job is unaffected.
+    for analysis in (
+        "io.openlineage.spark.agent.lifecycle",
+        "io.openlineage.spark3.agent.lifecycle",
+    ):
+        configurator.setLevel(analysis, levels.OFF)
     configurator.setLevel("io.openlineage.client.circuitBreaker.NoOpCircuitBreaker", levels.OFF)
 
 

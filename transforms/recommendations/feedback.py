@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 SECONDS_PER_DAY = 86_400.0
 
@@ -109,5 +110,9 @@ def new_id_rows(ids: DataFrame, mapping: DataFrame, id_col: str) -> DataFrame:
         .distinct()
         .join(mapping.select(id_col), on=id_col, how="left_anti")
     )
-    w = Window.orderBy(id_col)  # new ids only; one partition is fine for a delta of ids
-    return new.select(id_col, (F.row_number().over(w) - 1 + F.lit(start)).cast("int").alias("idx"))
+    # A global sort numbered by zipWithIndex: distributed (a first run numbers every id;
+    # a window without partitions would pull them all into one task).
+    numbered = new.orderBy(id_col).rdd.zipWithIndex()
+    schema = T.StructType([new.schema[id_col], T.StructField("idx", T.IntegerType(), False)])
+    spark = new.sparkSession
+    return spark.createDataFrame(numbered.map(lambda r: (r[0][0], r[1] + start)), schema)
