@@ -1,10 +1,12 @@
-"""streaming_available_now: the streaming jobs as scheduled incremental runs.
+"""stream_health: every 5 minutes, the always-on streams' lag and last-batch age.
 
-Each task starts a Structured Streaming query with the AvailableNow trigger: it
-drains what arrived since its checkpoint and stops, so a stream costs a cluster
-only while there is something to read. Checkpoints make every run pick up
-exactly where the last one ended. Streaming jobs of this checkout only: a job
-whose module is not here yet gets no task.
+The streams run continuously outside Airflow (`lakehouse stream <job>` under systemd or
+Kubernetes: deploy/); Airflow checks them. The task runs `lakehouse health`: a stream
+whose lag (messages, seconds) or time since its last batch passes the thresholds in its
+YAML (`<job>.alarms`) gets an `error` row in `ops.alerts`, and the task fails (exit 4,
+not retried: the next run checks again) so the DAG's failure notifiers fire too. A
+stream that recovers gets an `info` row. Backfills and the demo still drain a stream
+with AvailableNow: `lakehouse run seller_risk_stream` (its default trigger).
 """
 
 from __future__ import annotations
@@ -14,21 +16,17 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, CronTriggerTimetable
 
-from lakecore.airflow_conf import default_args, has_job, spark_job
-
-STREAMS = ("seller_risk_stream", "inventory_stream")
+from lakecore.airflow_conf import default_args, health_check
 
 with DAG(
-    dag_id="streaming_available_now",
-    description="AvailableNow runs of the streaming jobs every 15 minutes",
-    schedule=CronTriggerTimetable("*/15 * * * *", timezone="UTC"),
+    dag_id="stream_health",
+    description="Lag and staleness alarms of the always-on streams, every 5 minutes",
+    schedule=CronTriggerTimetable("*/5 * * * *", timezone="UTC"),
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
-    catchup=False,  # a missed slot is covered by the next run: the checkpoint holds the backlog
-    max_active_runs=1,  # one query per checkpoint at a time
-    default_args=default_args(execution_timeout=timedelta(minutes=30)),
+    catchup=False,  # only the current state matters
+    max_active_runs=1,
+    default_args=default_args(execution_timeout=timedelta(minutes=4)),
     doc_md=__doc__,
     tags=["lakehouse", "streaming"],
 ) as dag:
-    for job in STREAMS:
-        if has_job(job):
-            spark_job(job)
+    health_check()

@@ -1,9 +1,9 @@
-"""`lakehouse` (or `python -m jobs`, `spark-submit jobs/main.py`): list, run, config, query,
-tables, demo.
+"""`lakehouse` (or `python -m jobs`, `spark-submit jobs/main.py`): list, run, stream, health,
+config, query, tables, alert, demo.
 
 Exit codes: 0 success, 1 the job failed (recorded as FAILED in ops.job_runs),
 2 bad usage or bad config (nothing was written), 3 a quality gate withheld the
-output (recorded as FAILED).
+output (recorded as FAILED), 4 `health` found an unhealthy stream.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ from lakecore.runner import (
 from lakecore.session import MissingJarsError
 from lakecore.spark_conf import effective_spark_conf
 from lakecore.sql_guard import NotReadOnlyError, check_read_only
+from lakecore.streaming import StreamOptions
+from lakecore.supervise import RestartPolicy, supervise
 
 log = logging.getLogger("jobs")
 
@@ -147,6 +149,36 @@ def build_parser(registry: dict[str, JobSpec]) -> argparse.ArgumentParser:
     )
     _common_args(a)
 
+    streams = sorted(
+        n for n, spec in registry.items() if issubclass(spec.options_model, StreamOptions)
+    )
+    st = sub.add_parser(
+        "stream",
+        help="run a stream job continuously, restarted on failure (SIGTERM stops it cleanly)",
+        description=supervise_doc(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    st.add_argument("job", choices=streams, metavar="JOB", help=" or ".join(streams))
+    st.add_argument("--max-restarts", type=int, default=RestartPolicy.max_restarts,
+                    help="failures in a row before giving up (default %(default)s)")  # fmt: skip
+    st.add_argument("--backoff", type=float, default=RestartPolicy.backoff,
+                    help="seconds before the first restart, doubled each time (default %(default)s)")  # fmt: skip
+    st.add_argument("--backoff-max", type=float, default=RestartPolicy.backoff_max,
+                    help="longest wait between restarts, in seconds (default %(default)s)")  # fmt: skip
+    st.add_argument("--healthy-after", type=float, default=RestartPolicy.healthy_after,
+                    help="a run this long (s) before failing resets the count (default %(default)s)")  # fmt: skip
+    _common_args(st)
+
+    h = sub.add_parser(
+        "health", help="lag and last-batch age of the streams; alarms to ops.alerts, exit 4"
+    )
+    h.add_argument("--job", action="append", choices=streams, default=[], metavar="JOB",
+                   help="check only this stream (repeatable; default: every stream)")  # fmt: skip
+    h.add_argument("--json", action="store_true", help="one JSON document instead of text")
+    h.add_argument("--no-record", dest="record", action="store_false",
+                   help="report only: write no alert to ops.alerts")  # fmt: skip
+    _common_args(h)
+
     t = sub.add_parser("tables", help="every table in the lakehouse with its row count")
     _common_args(t)
 
@@ -181,7 +213,7 @@ def cmd_query(args: argparse.Namespace) -> int:
             check_read_only(lake.spark, args.sql)
         except NotReadOnlyError as exc:
             raise UsageError(str(exc)) from None
-    lake.register_catalog()
+    lake.register_catalog(args.sql)
     df = lake.spark.sql(args.sql)
     if args.format == "table":
         df.show(args.limit, truncate=False)
@@ -204,6 +236,53 @@ def cmd_alert(args: argparse.Namespace) -> int:
     alert_id = record_alert(lake, args.source, args.severity, args.subject, args.detail, attributes)
     print(alert_id)
     return 0
+
+
+def supervise_doc() -> str:
+    from lakecore import supervise
+
+    return supervise.__doc__ or ""
+
+
+def _passthrough(args: argparse.Namespace) -> list[str]:
+    """The common options of `args` again, for a child `lakehouse run`."""
+    out = [] if args.env is None else ["--env", args.env]
+    out += [f"--set={o}" for o in args.overrides] + [f"--conf={c}" for c in args.spark_conf]
+    out += [] if args.conf_dir is None else ["--conf-dir", args.conf_dir]
+    return out + (["-v"] if args.verbose else [])
+
+
+def cmd_stream(args: argparse.Namespace) -> int:
+    policy = RestartPolicy(args.max_restarts, args.backoff, args.backoff_max, args.healthy_after)
+    command = [sys.executable, "-m", "jobs", "run", args.job,
+               f"--set={args.job}.trigger=processing_time", *_passthrough(args)]  # fmt: skip
+    return supervise(command, policy, args.job)
+
+
+def cmd_health(jobs: dict[str, JobSpec], args: argparse.Namespace) -> int:
+    from lakecore import health
+
+    names = args.job or [n for n, s in jobs.items() if issubclass(s.options_model, StreamOptions)]
+    # Each job's config sees the environment's keys and its own section's keys only.
+    env_only = [o for o in args.overrides if not any(o.startswith(f"{n}.") for n in jobs)]
+    lake = open_lake(
+        RunOptions(env=args.env, overrides=tuple(env_only), spark_conf=tuple(args.spark_conf),
+                   conf_dir=args.conf_dir), "health",
+    )  # fmt: skip
+    report = []
+    for name in sorted(names):
+        own = [o for o in args.overrides if o.startswith(f"{name}.")]
+        options = RunOptions(env=args.env, overrides=(*env_only, *own), conf_dir=args.conf_dir)
+        params = getattr(run_config(name, jobs[name].config_model, options).job, name)
+        result = health.stream_health(lake, name, params.source, params.alarms)
+        if args.record:
+            health.record(lake, result)
+        report.append(result)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in report], indent=2))
+    else:
+        print(health.format_report(report))
+    return health.EXIT_UNHEALTHY if any(not r.healthy for r in report) else 0
 
 
 def cmd_tables(args: argparse.Namespace) -> int:
@@ -270,6 +349,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_query(args)
         if args.command == "tables":
             return cmd_tables(args)
+        if args.command == "stream":
+            return cmd_stream(args)
+        if args.command == "health":
+            return cmd_health(jobs, args)
         if args.command == "alert":
             return cmd_alert(args)
         if args.command == "demo":

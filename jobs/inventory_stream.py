@@ -37,6 +37,7 @@ from lakecore.job import JobContext, JobSpec
 from lakecore.streaming import (
     BatchResult,
     PhaseTimer,
+    StreamAlarms,
     StreamOptions,
     StreamRunner,
     StreamSource,
@@ -77,6 +78,7 @@ class InventoryStreamParams(StrictModel):
     )
     trigger: Literal["available_now", "processing_time"] = "available_now"
     processing_time: str = "10 seconds"
+    alarms: StreamAlarms = StreamAlarms()
 
 
 class InventoryStreamConfig(JobConfig):
@@ -104,6 +106,7 @@ def process_inventory_events(
                 F.count(F.lit(1)).alias("read"),
                 F.count_if(F.col("reason").isNull()).alias("valid"),
                 F.count_if(F.col("reason").isNotNull()).alias("quarantined"),
+                F.max("received_at").alias("max_source_ts"),
             ).first()
         if not counts["read"]:
             return BatchResult()
@@ -149,6 +152,7 @@ def process_inventory_events(
         written=written,
         duplicates=counts["valid"] - written,
         quarantined=counts["quarantined"],
+        max_source_ts=counts["max_source_ts"],
         phases=clock,
     )
 

@@ -10,6 +10,15 @@ from jobs.cli import main
 
 if __name__ == "__main__":
     argv = sys.argv[1:]
-    if argv and argv[0] not in ("run", "list", "query", "tables", "demo"):
+    if argv and argv[0] not in (
+        "run",
+        "list",
+        "query",
+        "tables",
+        "demo",
+        "health",
+        "alert",
+        "config",
+    ):
         argv = ["run", *argv]
     sys.exit(main(argv))

@@ -34,6 +34,7 @@ from lakecore.config import JobConfig, StrictModel
 from lakecore.job import JobContext, JobSpec
 from lakecore.streaming import (
     BatchResult,
+    StreamAlarms,
     StreamOptions,
     StreamRunner,
     StreamSource,
@@ -63,6 +64,7 @@ class SellerStreamParams(StrictModel):
     source: StreamSource = StreamSource(delta_table="stream.seller_events", topic="seller_events")
     trigger: Literal["available_now", "processing_time"] = "available_now"
     processing_time: str = "10 seconds"
+    alarms: StreamAlarms = StreamAlarms()
     window_minutes: list[int] = Field(default_factory=lambda: [5, 60], min_length=1)
     allowed_lateness_minutes: int = Field(default=60, ge=0)
     spike_factor: float = Field(default=3.0, gt=0)
@@ -101,6 +103,7 @@ def process_seller_events(
             F.count_if(F.col("reason") == "late").alias("late"),
             F.count_if(F.col("reason").isNotNull()).alias("quarantined"),
             F.max(F.when(F.col("reason").isNull(), F.col("event_ts"))).alias("max_event_ts"),
+            F.max("received_at").alias("max_source_ts"),
             # In microseconds: a Python datetime would pass through the local time zone.
             F.unix_micros(F.min(F.when(F.col("reason").isNull(), F.col("event_ts")))).alias(
                 "min_us"
@@ -141,6 +144,7 @@ def process_seller_events(
             late=counts["late"],
             quarantined=counts["quarantined"],
             max_event_ts=counts["max_event_ts"],
+            max_source_ts=counts["max_source_ts"],
         )
     finally:
         events.unpersist()

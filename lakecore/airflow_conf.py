@@ -39,7 +39,11 @@ log = logging.getLogger(__name__)
 # idempotent (replaceWhere on their dates, MERGE on keys), so a retry is safe.
 # Exit codes a retry cannot fix fail the task at once (jobs.cli): 2 bad usage or
 # config (nothing written), 3 a quality gate withheld the output.
-NO_RETRY_EXIT_CODES = {2: "bad usage or config", 3: "a quality gate failed"}
+NO_RETRY_EXIT_CODES = {
+    2: "bad usage or config",
+    3: "a quality gate failed",
+    4: "a stream is unhealthy (ops.alerts has why)",
+}
 DEFAULT_RETRIES = 3
 RETRY_DELAY = timedelta(minutes=2)
 MAX_RETRY_DELAY = timedelta(minutes=30)
@@ -229,17 +233,23 @@ def exit_code_of(message: str) -> int | None:
 def operator_class() -> type:
     """SparkSubmitOperator that fails without retry on the exit codes a retry cannot fix,
     and resolves the job's `--conf` when the task runs (the worker's LAKEHOUSE_ENV), not
-    when the DAG file was parsed."""
+    when the DAG file was parsed. With the OpenLineage provider installed, the task's run
+    is the Spark job's parent (`spark.openlineage.parentJobName`, `parentRunId`...), so
+    a lineage backend links each Spark run to the Airflow task that started it."""
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
     from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
     class LakehouseSparkSubmitOperator(SparkSubmitOperator):
-        def __init__(self, *, lakehouse_job: str, **kwargs: Any) -> None:
+        def __init__(
+            self, *, lakehouse_job: str, conf_job: str | None = None, **kwargs: Any
+        ) -> None:
+            kwargs.setdefault("openlineage_inject_parent_job_info", True)
             super().__init__(**kwargs)
             self.lakehouse_job = lakehouse_job
+            self.conf_job = conf_job or lakehouse_job  # whose YAML gives the Spark settings
 
         def execute(self, context: Any) -> None:
-            self.conf = spark_conf(self.lakehouse_job, os.environ.get("LAKEHOUSE_ENV") or None)
+            self.conf = spark_conf(self.conf_job, os.environ.get("LAKEHOUSE_ENV") or None)
             try:
                 super().execute(context)
             except AirflowFailException:
@@ -350,6 +360,16 @@ def spark_job(
         outlets=[table_asset(t) for t in task_outlets(meta, args)],
         **submit_kwargs(job, dated=meta.dated, args=args, date_template=date_template),
         **operator_kw,
+    )
+
+
+def health_check(task_id: str = "stream_health", **operator_kw: Any) -> Any:
+    """`lakehouse health` through spark-submit: every stream's lag against its alarms.
+    It reads, and appends to ops.alerts only (as the failure notifier does): no pool."""
+    kwargs = submit_kwargs("query", dated=False)
+    kwargs.update(application_args=["health"], name="lakehouse-health")
+    return operator_class()(
+        lakehouse_job="health", conf_job="query", task_id=task_id, **kwargs, **operator_kw
     )
 
 

@@ -20,12 +20,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -60,6 +61,9 @@ PROGRESS_SCHEMA = T.StructType(
         T.StructField("consumer_lag", T.LongType(), True),
         T.StructField("batch_seconds", T.DoubleType(), True),
         T.StructField("query_id", T.StringType(), True),
+        # The newest source (Kafka) timestamp the batch processed: `lakehouse health`
+        # measures lag in seconds from it.
+        T.StructField("max_source_ts", T.TimestampType(), True),
     ]
 )
 PROGRESS_KEY = ("job", "source_id", "query_id", "batch_id")
@@ -99,11 +103,13 @@ class BatchResult:
     quarantined: int = 0
     late: int = 0
     max_event_ts: datetime | None = None
+    max_source_ts: datetime | None = None
     phases: PhaseTimer | None = None
 
     def __add__(self, other: BatchResult) -> BatchResult:
         """Two batches' counts added up (a query's totals); the later event time."""
         times = [t for t in (self.max_event_ts, other.max_event_ts) if t is not None]
+        source = [t for t in (self.max_source_ts, other.max_source_ts) if t is not None]
         return BatchResult(
             read=self.read + other.read,
             written=self.written + other.written,
@@ -111,11 +117,37 @@ class BatchResult:
             quarantined=self.quarantined + other.quarantined,
             late=self.late + other.late,
             max_event_ts=max(times) if times else None,
+            max_source_ts=max(source) if source else None,
         )
+
+
+class StreamStopping(RuntimeError):
+    """Raised by a batch that starts after a stop was requested: it is not committed."""
 
 
 class CheckpointMismatchError(RuntimeError):
     """The checkpoint was written by a different query; it cannot be resumed."""
+
+
+@contextmanager
+def _stop_on_signals(runner: StreamRunner) -> Iterator[None]:
+    """SIGTERM and SIGINT ask the runner to stop after its batch in flight (main thread
+    only: elsewhere, e.g. a notebook's worker thread, the handlers stay as they are)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+
+    def handler(signum, _frame) -> None:
+        runner.stop(signal.Signals(signum).name)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 class StreamSource(StrictModel):
@@ -152,6 +184,18 @@ class StreamSource(StrictModel):
         if self.max_files_per_trigger:
             reader = reader.option("maxFilesPerTrigger", self.max_files_per_trigger)
         return reader.load(lake.path(self.delta_table)).select(*KAFKA_COLUMNS)
+
+
+class StreamAlarms(StrictModel):
+    """When `lakehouse health` calls a stream unhealthy (lakecore.health)."""
+
+    # Messages offered by the source that the stream has not processed yet.
+    max_lag_events: int = Field(default=50_000, ge=0)
+    # Newest offered message time minus newest processed message time.
+    max_lag_seconds: float = Field(default=60.0, ge=0)
+    # Seconds since the last committed batch, counted only while messages wait (an idle
+    # stream with nothing to read runs no batches and is healthy).
+    max_batch_age_seconds: float = Field(default=120.0, gt=0)
 
 
 def checkpoint_root(lake: Lakehouse, configured: str | None) -> str:
@@ -207,6 +251,18 @@ class StreamRunner:
         # The last batch this process ran and the watermark it stored: the next batch's
         # watermark without reading ops.stream_progress back.
         self._watermarks: dict[int, datetime | None] = {}
+        # Graceful stop (SIGTERM, SIGINT or stop()): the batch in flight finishes and
+        # commits; a batch that starts after the request fails before it reads anything,
+        # so Spark does not commit it and the next run replays it.
+        self._stopping = threading.Event()
+        self._in_batch = threading.Lock()
+        self.stopped_by: str | None = None
+
+    def stop(self, reason: str = "stop requested") -> None:
+        """Ask the query to stop after the batch in flight (thread- and signal-safe)."""
+        if not self._stopping.is_set():
+            self.stopped_by = reason
+            self._stopping.set()
 
     @property
     def stream_id(self) -> str:
@@ -266,6 +322,12 @@ class StreamRunner:
 
     def _batch(self, process: Callable[..., BatchResult]) -> Callable[[DataFrame, int], None]:
         def run_batch(batch: DataFrame, batch_id: int) -> None:
+            with self._in_batch:
+                if self._stopping.is_set():
+                    raise StreamStopping(f"{self.job}: batch {batch_id} not started: stopping")
+                run_one(batch, batch_id)
+
+        def run_one(batch: DataFrame, batch_id: int) -> None:
             if not self._started.wait(300):
                 raise RuntimeError(f"{self.job}: the query id never became known")
             t0 = time.monotonic()
@@ -283,7 +345,7 @@ class StreamRunner:
                         "job": self.job,
                         "source_id": self.source.source_id,
                         "batch_id": batch_id,
-                        "processed_at": datetime.now(),
+                        "processed_at": datetime.now(UTC),
                         "rows_read": counts.read,
                         "rows_written": counts.written,
                         "rows_duplicate": counts.duplicates,
@@ -292,6 +354,7 @@ class StreamRunner:
                         "watermark": watermark,
                         "batch_seconds": round(time.monotonic() - t0, 3),
                         "query_id": self.query_id,
+                        "max_source_ts": counts.max_source_ts,
                     }
                 )
             self._watermarks = {batch_id: watermark}
@@ -348,7 +411,7 @@ class StreamRunner:
         runs until `timeout` seconds (None: until the process is stopped)."""
         self.check_checkpoint()
         # Progress rows written before streams had query ids: give the column, then go on.
-        self.lake.ensure_columns(PROGRESS, {"query_id": "string"})
+        self.lake.ensure_columns(PROGRESS, {"query_id": "string", "max_source_ts": "timestamp"})
         writer = (
             self.source.read(self.spark, self.lake)
             .writeStream.queryName(f"{self.job}:{self.source.source_id}")
@@ -365,12 +428,24 @@ class StreamRunner:
         seen: set[int] = set()
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            while query.isActive:
-                query.awaitTermination(2)
-                self._record_new_progress(query, seen)
-                if deadline is not None and time.monotonic() > deadline:
-                    query.stop()
-            query.awaitTermination()  # raises the query's error, if any
+            with _stop_on_signals(self):
+                while query.isActive:
+                    query.awaitTermination(1)
+                    self._record_new_progress(query, seen)
+                    if deadline is not None and time.monotonic() > deadline:
+                        self.stop(f"--timeout {timeout:g}s reached")
+                    if self._stopping.is_set():
+                        with self._in_batch:  # the batch in flight finishes first
+                            pass
+                        log.info("%s: stopping (%s) after the batch in flight", self.job,
+                                 self.stopped_by)  # fmt: skip
+                        query.stop()
+            try:
+                query.awaitTermination()  # raises the query's error, if any
+            except Exception as exc:
+                # A batch refused to start because of the stop: a clean stop, not a failure.
+                if not (self._stopping.is_set() and "StreamStopping" in str(exc)):
+                    raise
         finally:
             self._record_new_progress(query, seen)
         return self.totals
@@ -444,4 +519,6 @@ def run_stream_job(
     ctx.run.add(bronze, read=totals.read - totals.quarantined, written=totals.written)
     ctx.run.add(quarantine, quarantined=totals.quarantined)
     ctx.run.extra["duplicates"] = totals.duplicates
+    if runner.stopped_by:
+        ctx.run.extra["stopped_by"] = runner.stopped_by
     return totals

@@ -67,11 +67,11 @@ DESIGN = {
         {"ingest": {"conform"}, "conform": set()},
         {"conform": ["conform", "--tables", "customers,products,interactions"]},
     ),
-    "streaming_available_now": (
+    "stream_health": (
         "CronTriggerTimetable",
-        "*/15 * * * *",
-        {"seller_risk_stream": set(), "inventory_stream": set()},
-        {"seller_risk_stream": ["seller_risk_stream"], "inventory_stream": ["inventory_stream"]},
+        "*/5 * * * *",
+        {"stream_health": set()},
+        {"stream_health": ["health"]},
     ),
     "lakehouse_maintenance": (
         "CronTriggerTimetable",
@@ -157,6 +157,12 @@ def test_every_dag_is_wired_as_designed(dagbag):
             assert isinstance(task, SparkSubmitOperator), task
             job = task.application_args[0]
             assert task.application == str(PROJECT_ROOT / "jobs" / "main.py")
+            notifiers = [type(n).__name__ for n in task.on_failure_callback]
+            assert notifiers[0] == "LakehouseAlertNotifier", task
+            if job == "health":  # a check, not a job: reads, appends alerts, publishes nothing
+                assert task.conf == spark_conf("query") and not task.outlets, task
+                assert task.pool == "default_pool", task
+                continue
             # one source of truth: the job's own YAML
             assert task.conf == spark_conf(job), task
             assert "delta-spark_" in task.jars
@@ -167,9 +173,6 @@ def test_every_dag_is_wired_as_designed(dagbag):
             assert all(a.uri == table_uri(a.name) for a in task.outlets)
             # one writer at a time per table: the job's pool, whatever DAG runs it
             assert task.pool == writer_pools()[job], task
-            # a failure is recorded in ops.alerts
-            notifiers = [type(n).__name__ for n in task.on_failure_callback]
-            assert notifiers[0] == "LakehouseAlertNotifier", task
             if task.task_id in args:
                 assert task.application_args == args[task.task_id], task
         # an hourly run never overlaps the next one
@@ -210,7 +213,7 @@ def _latest_reconciled_day(lake: Lakehouse):
 
 
 def test_hourly_inventory_dag_runs_spark_submit(
-    airflow_db, dagbag, demo_lake, spark, tmp_path, monkeypatch
+    airflow_home, airflow_db, dagbag, demo_lake, spark, tmp_path, monkeypatch
 ):
     day = _latest_reconciled_day(demo_lake)
     root = tmp_path / "lake"
@@ -248,6 +251,21 @@ def test_hourly_inventory_dag_runs_spark_submit(
         "SUCCEEDED",
         str(day),
     )
+    # Lineage: the Spark job's events name the Airflow task's run as their parent, and
+    # the OpenLineage provider reported that same run (its own events, from Airflow).
+    spark_events = [json.loads(x) for x in (root / "_lineage" / "openlineage.jsonl").open()]
+    parents = {  # (a query's parent is the Spark application; the application's, Airflow's)
+        (p["job"]["name"], p["run"]["runId"])
+        for e in spark_events
+        if (p := e["run"].get("facets", {}).get("parent"))
+        and p["job"]["namespace"] == "lakehouse-airflow"
+    }
+    task = "inventory_reconciliation_hourly.inventory_reconciliation"
+    ((name, parent_run),) = parents
+    assert name == task
+    airflow_events = [json.loads(x) for x in (airflow_home / "openlineage.jsonl").open()]
+    runs = {(e["job"]["name"], e["run"]["runId"], e["eventType"]) for e in airflow_events}
+    assert (task, parent_run, "COMPLETE") in runs
 
 
 def test_a_config_error_fails_the_task_at_once_without_retry(airflow_home, monkeypatch):
@@ -259,7 +277,12 @@ def test_a_config_error_fails_the_task_at_once_without_retry(airflow_home, monke
     monkeypatch.setenv(
         "AIRFLOW_CONN_SPARK_LAKEHOUSE", json.dumps({"conn_type": "spark", "host": "local[1]"})
     )
-    task = spark_job("conform", args=("--set", "conform.parallel_tabels=2"))
+    # Called directly, without a task instance to name as the lineage parent.
+    task = spark_job(
+        "conform",
+        args=("--set", "conform.parallel_tabels=2"),
+        openlineage_inject_parent_job_info=False,
+    )
     with pytest.raises(AirflowFailException, match=r"conform exited 2 \(bad usage or config\)"):
         task.execute(context={})
 

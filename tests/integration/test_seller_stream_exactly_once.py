@@ -85,8 +85,13 @@ def test_killed_twice_mid_batch_then_resumed_loses_and_duplicates_nothing(spark,
                      tmp_path / "run1.log", "wrote bronze.seller_events", 2, checkpoint)  # fmt: skip
     run_until_killed(job_command(lake_root, servers, "--set=seller_risk_stream.trigger=processing_time"),
                      tmp_path / "run2.log", "wrote bronze.seller_events", 1, checkpoint)  # fmt: skip
+    # Killed with messages waiting: `health` reads the broker from the recorded offsets.
+    zero = "--set=seller_risk_stream.alarms.max_lag_events=0"  # any waiting message alarms
+    check = ("health", "--job", "seller_risk_stream", "--json", zero, *job_sets(servers))
+    assert run_cli(lake_root, *check) == 4
     # Drained with AvailableNow from the checkpoint, in this test's session (no new JVM).
     assert run_cli(lake_root, "run", "seller_risk_stream", *job_sets(servers)) == 0
+    assert run_cli(lake_root, *check) == 0
 
     lake = Lakehouse(spark, str(lake_root))
     valid = [json.loads(v) for _, v, kind in messages if kind == "valid"]
@@ -124,3 +129,11 @@ def test_killed_twice_mid_batch_then_resumed_loses_and_duplicates_nothing(spark,
     assert totals.rows_read == len(messages)
     assert totals.rows_read == totals.rows_written + totals.rows_duplicate + totals.rows_quarantined
     assert progress.where("consumer_lag IS NOT NULL").count() > 0
+    # The alarm raised after the kills (messages waited at the broker), then cleared.
+    alerts = lake.read("ops.alerts").where("source = 'health'").orderBy("raised_at").collect()
+    assert [(a.severity, a.attributes["state"]) for a in alerts] == [
+        ("error", "breach"),
+        ("info", "clear"),
+    ]
+    assert int(alerts[0].attributes["lag_events"]) > 0
+    assert alerts[1].attributes["lag_events"] == "0"
