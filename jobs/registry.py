@@ -15,6 +15,7 @@ JOB_MODULES = (
     "jobs.seller_risk_features",
     "jobs.publish_seller_events",
     "jobs.seller_risk_stream",
+    "jobs.seller_risk_alerts",
     "jobs.walmart_inventory",
     "jobs.inventory_reconciliation",
     "jobs.publish_inventory_events",

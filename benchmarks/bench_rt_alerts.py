@@ -1,0 +1,207 @@
+"""Real-time alerts benchmark: event-to-alert latency of `seller_risk_alerts` (real-time mode).
+
+    python benchmarks/bench_rt_alerts.py --rate 5000 --duration 60
+
+Starts a real single-node Kafka broker (127.0.0.1), writes a baseline
+`gold.seller_risk_features` for `--sellers` sellers (average order value 50) in a
+temporary lake, and runs the job in a child process, as `lakehouse run` would, from
+`--partitions` partitions of `seller_events` to `seller_risk_alerts`. A producer sends
+`--rate` events/s for `--duration` s; `--hit-share` of them are orders of 1,000 (over
+5x the seller's average order value: rule `order_over_5x_aov` fires), the rest orders
+of 20. An alert's latency = its Kafka timestamp (set when Spark's producer sent it) -
+the event's Kafka timestamp (set when the benchmark's producer sent it), both on this
+machine's clock. Reported: p50/p95/p99/max, alerts received against hits sent, and
+duplicates (the same alert_id twice).
+
+Results: benchmarks/results/seller_risk_alerts_rt.json unless --out (and printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from devtools.kafka_broker import KafkaBroker  # noqa: E402
+
+TOPIC, ALERTS = "seller_events", "seller_risk_alerts"
+
+
+def write_baseline(lake_root: Path, sellers: int) -> None:
+    """gold.seller_risk_features with the columns the job reads, in a child JVM."""
+    code = f"""
+from lakecore.job import RunOptions
+from lakecore.runner import open_lake
+lake = open_lake(RunOptions(overrides=("env.lakehouse.root={lake_root}", "env.lineage.enabled=false")))
+rows = [(f"s{{i}}", "2025-06-29", 300, 50.0, 80.0 if i % 10 == 0 else 10.0) for i in range({sellers})]
+df = lake.spark.createDataFrame(rows, "seller_id string, as_of_date string, orders_30d long, aov_30d double, risk_score double")
+lake.overwrite(df.selectExpr("seller_id", "cast(as_of_date as date) as_of_date", "orders_30d", "aov_30d", "risk_score"), "gold.seller_risk_features")
+"""
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True)
+
+
+def create_topic(servers: str, topic: str, partitions: int) -> None:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": servers})
+    for future in admin.create_topics([NewTopic(topic, num_partitions=partitions)]).values():
+        future.result(timeout=30)
+
+
+def produce_steady(servers: str, args, started: threading.Event) -> dict:
+    """`--rate` events/s for `--duration` s in 10 ms ticks; returns counts."""
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": servers, "linger.ms": 0})
+    per_tick, hits, sent = max(1, args.rate // 100), 0, 0
+    every = max(1, round(1 / args.hit_share)) if args.hit_share > 0 else 0
+    t0 = time.monotonic()
+    started.set()
+    tick = 0
+    while time.monotonic() - t0 < args.duration:
+        for _ in range(per_tick):
+            hit = every and sent % every == 0
+            seller = f"s{sent % args.sellers}"
+            event = {
+                "event_id": f"e{sent}",
+                "event_type": "order_placed",
+                "seller_id": seller,
+                "event_ts": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+                "amount": 1000.0 if hit else 20.0,
+            }
+            producer.produce(TOPIC, key=seller, value=json.dumps(event))
+            hits += bool(hit)
+            sent += 1
+        producer.poll(0)
+        tick += 1
+        sleep = t0 + tick * 0.01 - time.monotonic()
+        if sleep > 0:
+            time.sleep(sleep)
+    producer.flush(30)
+    return {"sent": sent, "hits": hits, "seconds": round(time.monotonic() - t0, 2)}
+
+
+def consume(servers: str, stop: threading.Event, out: list) -> None:
+    from confluent_kafka import Consumer
+
+    consumer = Consumer(
+        {"bootstrap.servers": servers, "group.id": "bench", "auto.offset.reset": "earliest"}
+    )
+    consumer.subscribe([ALERTS])
+    while not stop.is_set():
+        msg = consumer.poll(0.2)
+        if msg is None or msg.error():
+            continue
+        alert = json.loads(msg.value())
+        if alert["event_id"] == "warm":  # the warm-up's own alerts
+            out.append(("warm", "warm", 0.0))
+            continue
+        sent = datetime.fromisoformat(alert["source"]["received_at"].replace("Z", "+00:00"))
+        latency_ms = msg.timestamp()[1] - sent.timestamp() * 1000
+        out.append((alert["alert_id"], alert["rule"], latency_ms))
+    consumer.close()
+
+
+def percentile(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return round(s[min(len(s) - 1, int(q * len(s)))], 1) if s else float("nan")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=int, default=5000)
+    parser.add_argument("--duration", type=int, default=60)
+    parser.add_argument("--partitions", type=int, default=1)
+    parser.add_argument("--sellers", type=int, default=500)
+    parser.add_argument("--hit-share", type=float, default=0.02)
+    parser.add_argument("--cores", type=int, default=2, help="the job's local[N]")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "benchmarks/results/seller_risk_alerts_rt.json"
+    )
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="bench-rt-"))
+    broker = KafkaBroker(workdir / "kafka")
+    servers = broker.start(owner_pid=os.getpid())
+    result: dict = {
+        "benchmark": "seller_risk_alerts (real-time mode)",
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
+        "load_average_at_start": os.getloadavg(),
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+    }
+    try:
+        create_topic(servers, TOPIC, args.partitions)
+        create_topic(servers, ALERTS, 1)
+        lake = workdir / "lake"
+        write_baseline(lake, args.sellers)
+        cmd = [
+            sys.executable, "-m", "jobs", "run", "seller_risk_alerts",
+            f"--set=env.lakehouse.root={lake}", f"--set=env.spark.master=local[{args.cores}]",
+            "--set=env.lineage.enabled=false",
+            f"--set=seller_risk_alerts.source.bootstrap_servers={servers}",
+            "--set=seller_risk_alerts.source.starting_offsets=earliest",
+            f"--timeout={args.duration + 60}",
+        ]  # fmt: skip
+        log = (workdir / "job.log").open("w")
+        job = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        alerts: list = []
+        stop = threading.Event()
+        reader = threading.Thread(target=consume, args=(servers, stop, alerts), daemon=True)
+        reader.start()
+        # Warm-up: the query planned and running (one alert through end to end).
+        warm = {"event_id": "warm", "event_type": "order_placed", "seller_id": "s1",
+                "event_ts": datetime.now(UTC).isoformat(), "amount": 99999.0}  # fmt: skip
+        from confluent_kafka import Producer
+
+        p = Producer({"bootstrap.servers": servers})
+        deadline = time.monotonic() + 180
+        while not alerts and time.monotonic() < deadline and job.poll() is None:
+            p.produce(TOPIC, key="s1", value=json.dumps(warm))
+            p.flush(5)
+            time.sleep(2)
+        if not alerts:
+            raise RuntimeError(f"no alert in 180 s; job log: {workdir / 'job.log'}")
+        alerts.clear()
+        started = threading.Event()
+        result["produced"] = produce_steady(servers, args, started)
+        time.sleep(10)  # the last alerts
+        stop.set()
+        reader.join(10)
+        job.terminate()
+        job.wait(60)
+        ids = [a[0] for a in alerts if a[1] == "order_over_5x_aov"]
+        latencies = [a[2] for a in alerts if a[1] == "order_over_5x_aov"]
+        result["alerts"] = {
+            "received": len(ids),
+            "distinct": len(set(ids)),
+            "duplicates": len(ids) - len(set(ids)),
+            "expected": result["produced"]["hits"],
+        }
+        result["latency_ms"] = {
+            "p50": percentile(latencies, 0.50),
+            "p95": percentile(latencies, 0.95),
+            "p99": percentile(latencies, 0.99),
+            "max": round(max(latencies), 1) if latencies else None,
+        }
+        result["load_average_at_end"] = os.getloadavg()
+    finally:
+        broker.stop()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
