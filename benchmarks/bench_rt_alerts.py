@@ -126,6 +126,7 @@ def main() -> int:
     parser.add_argument("--sellers", type=int, default=500)
     parser.add_argument("--hit-share", type=float, default=0.02)
     parser.add_argument("--cores", type=int, default=2, help="the job's local[N]")
+    parser.add_argument("--batch-duration", default=None, help="e.g. '60 seconds' (YAML's default)")
     parser.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks/results/seller_risk_alerts_rt.json"
     )
@@ -153,6 +154,8 @@ def main() -> int:
             "--set=seller_risk_alerts.source.starting_offsets=earliest",
             f"--timeout={args.duration + 60}",
         ]  # fmt: skip
+        if args.batch_duration:
+            cmd.append(f"--set=seller_risk_alerts.batch_duration={args.batch_duration}")
         log = (workdir / "job.log").open("w")
         job = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         alerts: list = []

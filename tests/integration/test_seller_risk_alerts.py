@@ -36,6 +36,7 @@ def sets(servers: str) -> list[str]:
         f"--set=seller_risk_alerts.source.topic={TOPIC}",
         "--set=seller_risk_alerts.source.starting_offsets=earliest",
         f"--set=seller_risk_alerts.alerts_topic={ALERTS}",
+        "--set=seller_risk_alerts.batch_duration=5 seconds",  # a quick stop at --timeout
     ]
 
 
