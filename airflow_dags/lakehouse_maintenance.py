@@ -7,8 +7,9 @@ its retention (168 h by default) is in conf/jobs/maintain_tables.yaml.
 
 It runs at 04:30 UTC, after the nightly seller-risk run. A stream's MERGE that
 commits while a table is being compacted may lose the race: the maintenance
-job retries its commit, and a failed AvailableNow stream task is retried by
-Airflow and resumes from its checkpoint, so neither loses nor duplicates a row.
+job retries its commit, and a stream whose batch fails that way is restarted by
+`lakehouse stream` (or its AvailableNow run by Airflow) and resumes from its
+checkpoint, so neither loses nor duplicates a row.
 It publishes no asset: compaction changes files, not data.
 """
 
