@@ -10,7 +10,7 @@ and the baseline it was judged against.
 Real-time mode (`trigger(realTime=...)`, Spark 4.1+) processes records as they arrive
 instead of in micro-batches; its "batch duration" is how often progress is
 checkpointed and the baseline re-read (at least 5 s; 5 minutes here: each boundary
-pauses the records about 1.5 s while the next batch is planned). In Spark 4.2 it serves only stateless queries from Kafka
+pauses the records while the next batch is planned). In Spark 4.2 it serves only stateless queries from Kafka
 to Kafka (or foreach), so this job reads Kafka only: the Delta stand-in of the topic
 is refused, and windows or dedup stay in `seller_risk_stream`. Each Kafka partition
 holds one task slot for the whole run: the topic's partitions must fit the executor
@@ -52,7 +52,7 @@ class SellerAlertParams(StrictModel):
     source: StreamSource = StreamSource(kind="kafka", topic="seller_events")
     alerts_topic: str = "seller_risk_alerts"
     # Real-time mode's checkpoint interval (Spark's minimum: 5 seconds; its default and
-    # ours: 5 minutes): each boundary pauses the records ~1.5 s (conf/jobs YAML).
+    # ours: 5 minutes): each boundary pauses the records (conf/jobs YAML).
     batch_duration: str = "5 minutes"
     # rule name -> SQL condition over the event (event_type, amount, seller_id...) and the
     # baseline (baseline_as_of_date, baseline_orders_30d, baseline_aov_30d, baseline_risk_score)
