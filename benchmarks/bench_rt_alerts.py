@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.bench_stream import create_topic  # noqa: E402
 from devtools.kafka_broker import KafkaBroker  # noqa: E402
 
 TOPIC, ALERTS = "seller_events", "seller_risk_alerts"
@@ -49,14 +50,6 @@ df = lake.spark.createDataFrame(rows, "seller_id string, as_of_date string, orde
 lake.overwrite(df.selectExpr("seller_id", "cast(as_of_date as date) as_of_date", "orders_30d", "aov_30d", "risk_score"), "gold.seller_risk_features")
 """
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True)
-
-
-def create_topic(servers: str, topic: str, partitions: int) -> None:
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient({"bootstrap.servers": servers})
-    for future in admin.create_topics([NewTopic(topic, num_partitions=partitions)]).values():
-        future.result(timeout=30)
 
 
 def produce_steady(servers: str, args, started: threading.Event) -> dict:

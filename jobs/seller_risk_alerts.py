@@ -24,11 +24,10 @@ from pydantic import Field, field_validator
 
 from lakecore.config import ConfigError, JobConfig, StrictModel
 from lakecore.job import JobContext, JobSpec, RunOptions
-from lakecore.streaming import StreamSource, checkpoint_root
+from lakecore.streaming import KAFKA_SCHEMA, StreamSource, checkpoint_root, progress_dict
 from transforms.seller_risk.alerts import evaluate_rules, latest_baseline
 
 BASELINE = "gold.seller_risk_features"
-RAW = "key binary, value binary, topic string, partition int, offset long, timestamp timestamp"
 EMPTY_BASELINE = (
     "seller_id string, baseline_as_of_date date, baseline_orders_30d long, "
     "baseline_aov_30d double, baseline_risk_score double"
@@ -98,7 +97,9 @@ def run(ctx: JobContext) -> None:
         baseline = spark.createDataFrame([], EMPTY_BASELINE)
     for name, sql in p.rules.items():  # a wrong rule stops the job before the query starts
         try:
-            _ = evaluate_rules(spark.createDataFrame([], RAW), baseline, {name: sql}, {}).schema
+            _ = evaluate_rules(
+                spark.createDataFrame([], KAFKA_SCHEMA), baseline, {name: sql}, {}
+            ).schema
         except Exception as exc:
             first = str(exc).strip().splitlines()[0]
             raise ConfigError(
@@ -131,8 +132,8 @@ def run(ctx: JobContext) -> None:
     finally:
         if query.isActive:
             query.stop()
-    progress = query.recentProgress
-    rows = sum(int(pr.get("numInputRows", 0) if isinstance(pr, dict) else 0) for pr in progress)
+    # Messages read, over the batches Spark reported (the last one if it completed).
+    rows = sum(int(progress_dict(pr).get("numInputRows") or 0) for pr in query.recentProgress)
     ctx.run.extra["rules"] = sorted(p.rules)
     ctx.run.extra["input_rows"] = rows
 

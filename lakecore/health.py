@@ -73,7 +73,7 @@ def _waiting(
         rows = progress.select("end_offsets", "latest_offsets").collect()
         ends = _merged_offsets([r.end_offsets for r in rows])
         known = _merged_offsets([r.latest_offsets for r in rows])
-        parts = {p for p in {**known.get(source.topic, {}), **ends.get(source.topic, {})}}
+        parts = set(known.get(source.topic, {})) | set(ends.get(source.topic, {}))
         start: str = "earliest"
         if parts:  # partitions never processed are read from their start (-2)
             mine = ends.get(source.topic, {})

@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 
 PROGRESS = "ops.stream_progress"
 KAFKA_COLUMNS = ("key", "value", "topic", "partition", "offset", "timestamp")
+# Kafka's record as Spark reads it (also the Delta stand-in's columns).
+KAFKA_SCHEMA = (
+    "key binary, value binary, topic string, partition int, offset long, timestamp timestamp"
+)
 PROGRESS_SCHEMA = T.StructType(
     [
         T.StructField("job", T.StringType(), False),
@@ -205,6 +209,11 @@ def checkpoint_root(lake: Lakehouse, configured: str | None) -> str:
 def _as_dict(offsets: Any) -> dict | None:
     value = json.loads(offsets) if isinstance(offsets, str) else offsets
     return value if isinstance(value, dict) else None
+
+
+def progress_dict(progress: Any) -> dict[str, Any]:
+    """A query progress as a dict (pyspark gives StreamingQueryProgress objects)."""
+    return progress if isinstance(progress, dict) else json.loads(progress.json)
 
 
 def _offsets_lag(progress: dict[str, Any]) -> tuple[str | None, str | None, int | None]:
@@ -452,7 +461,7 @@ class StreamRunner:
 
     def _record_new_progress(self, query, seen: set[int]) -> None:
         for progress in query.recentProgress:
-            p = progress if isinstance(progress, dict) else json.loads(progress.json)
+            p = progress_dict(progress)
             batch_id = p.get("batchId")
             if batch_id is None or batch_id in seen or not p.get("numInputRows"):
                 continue

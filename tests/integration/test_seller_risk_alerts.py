@@ -86,6 +86,10 @@ def test_each_rule_fires_on_its_event_only_with_the_evidence(spark, kafka, tmp_p
                                           "aov_30d": 50.0, "risk_score": 10.0}  # fmt: skip
     assert by_event["e5"]["baseline"] == {}
     assert by_event["e1"]["source"]["topic"] == TOPIC
+    # The run records what it read: all seven messages, the malformed one included.
+    run = Lakehouse(spark, str(lake_root)).read("ops.job_runs").first()
+    assert (run.job, run.status) == ("seller_risk_alerts", "SUCCEEDED")
+    assert json.loads(run.table_counts)["_extra"]["input_rows"] == 7
 
 
 def test_a_wrong_rule_or_a_delta_source_stops_before_the_query(tmp_path, kafka):

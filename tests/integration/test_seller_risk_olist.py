@@ -64,3 +64,6 @@ def test_items_without_an_order_row_are_counted_and_recorded(olist_features):
     assert extra["order_items_without_order_row"] == orphans
     assert extra["order_items_without_event_time"] == 0
     assert extra["quality"][OUT]["success"] is True
+    # conform's first (full) run counted the same gap among the rows it conformed.
+    conform = lake.read("ops.job_runs").where("job = 'conform'").orderBy("ended_at").first()
+    assert json.loads(conform.table_counts)["_extra"]["orphans"]["order_items->orders"] == orphans

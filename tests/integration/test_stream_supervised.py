@@ -21,7 +21,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from lakecore.io import Lakehouse
-from lakecore.streaming import StreamSource, publish
+from lakecore.streaming import KAFKA_SCHEMA, StreamSource, publish
 from tests.conftest import TEST_ENV_OVERRIDES, TEST_JOB_OVERRIDES, run_cli
 
 pytestmark = pytest.mark.integration
@@ -44,10 +44,7 @@ def publish_events(lake: Lakehouse, first: int, n: int) -> None:
             "amount": 10.0,
         }
         rows.append((f"s{i % 7}".encode(), json.dumps(event).encode(), "seller_events", 0, i, ts))
-    schema = (
-        "key binary, value binary, topic string, partition int, offset long, timestamp timestamp"
-    )
-    publish(lake, lake.spark.createDataFrame(rows, schema), SOURCE)
+    publish(lake, lake.spark.createDataFrame(rows, KAFKA_SCHEMA), SOURCE)
 
 
 def health(lake_root: Path, *extra: str) -> int:

@@ -138,3 +138,23 @@ def test_lineage_listener_settings_follow_the_environment(tmp_path):
     assert "spark.extraListeners" not in conf("env.lineage.enabled=false")
     with pytest.raises(ConfigError, match=r"lineage.*needs 'url'"):
         conf("env.lineage.transport=http")
+
+
+def test_the_class_archive_joins_the_driver_options_a_user_sets(tmp_path):
+    from lakecore.spark_conf import _with_listeners, class_archive_conf
+
+    assert class_archive_conf(tmp_path / "missing.jsa") == {}
+    archive = tmp_path / "driver.jsa"
+    archive.write_bytes(b"x")
+    ours = class_archive_conf(archive)
+    assert ours == {
+        "spark.driver.extraJavaOptions": f"-XX:SharedArchiveFile={archive} "
+        "-Xlog:cds=off -Xlog:cds+dynamic=off"
+    }
+    user = {"spark.driver.extraJavaOptions": "-Xss4m -Xlog:cds=off", "spark.x": "1"}
+    merged = _with_listeners({}, ours, user)
+    # joined, not replaced; a repeated option once; the user's come after ours (they win)
+    assert merged["spark.driver.extraJavaOptions"] == (
+        f"-XX:SharedArchiveFile={archive} -Xlog:cds=off -Xlog:cds+dynamic=off -Xss4m"
+    )
+    assert merged["spark.x"] == "1"
