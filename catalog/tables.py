@@ -13,6 +13,13 @@ from pyspark.sql import types as T
 
 S, L, I, D, B = T.StringType(), T.LongType(), T.IntegerType(), T.DoubleType(), T.BooleanType()
 TS, DT = T.TimestampType(), T.DateType()
+# Money is exact: DECIMAL with a declared scale, never double. A landing value with
+# more decimal places than its column's scale, or beyond its precision, is quarantined
+# (`bad_scale:<col>`, `out_of_range:<col>`), never rounded. Cents for amounts; unit costs
+# carry 4 places (a cost share of a price); fuel is priced per gallon to 3 places.
+MONEY = T.DecimalType(18, 2)
+UNIT_COST = T.DecimalType(18, 4)
+FUEL_PRICE = T.DecimalType(18, 3)
 
 INVENTORY_EVENT_TYPES = (
     "SALE",
@@ -176,8 +183,8 @@ TABLES: dict[str, TableSchema] = {
                 ("product_id", S),
                 ("seller_id", S),
                 ("shipping_limit_at", TS),
-                ("price", D),
-                ("freight_value", D),
+                ("price", MONEY),
+                ("freight_value", MONEY),
             ),
             keys=("order_id", "order_item_id"),
             required=("seller_id", "price"),
@@ -194,7 +201,7 @@ TABLES: dict[str, TableSchema] = {
                 ("payment_sequential", I),
                 ("payment_type", S),
                 ("installments", I),
-                ("payment_value", D),
+                ("payment_value", MONEY),
             ),
             keys=("order_id", "payment_sequential"),
             rules={"payment_value": "payment_value >= 0", "installments": "installments >= 0"},
@@ -222,7 +229,7 @@ TABLES: dict[str, TableSchema] = {
                 ("order_id", S),
                 ("seller_id", S),
                 ("case_type", S),
-                ("amount", D),
+                ("amount", MONEY),
                 ("opened_at", TS),
             ),
             keys=("case_id",),
@@ -263,7 +270,7 @@ TABLES: dict[str, TableSchema] = {
         ),
         TableSchema(
             "items",
-            (("sku", S), ("category", S), ("abc_class", S), ("unit_cost", D)),
+            (("sku", S), ("category", S), ("abc_class", S), ("unit_cost", UNIT_COST)),
             keys=("sku",),
             required=("abc_class", "unit_cost"),
             rules={"abc_class": f"abc_class {_in(ABC_CLASSES)}", "unit_cost": "unit_cost >= 0"},
@@ -308,7 +315,7 @@ TABLES: dict[str, TableSchema] = {
                 ("store_id", S),
                 ("dept_id", S),
                 ("week_date", DT),
-                ("weekly_sales", D),
+                ("weekly_sales", MONEY),
                 ("is_holiday", B),
             ),
             keys=("store_id", "dept_id", "week_date"),
@@ -321,12 +328,12 @@ TABLES: dict[str, TableSchema] = {
                 ("store_id", S),
                 ("week_date", DT),
                 ("temperature", D),
-                ("fuel_price", D),
-                ("markdown1", D),
-                ("markdown2", D),
-                ("markdown3", D),
-                ("markdown4", D),
-                ("markdown5", D),
+                ("fuel_price", FUEL_PRICE),
+                ("markdown1", MONEY),
+                ("markdown2", MONEY),
+                ("markdown3", MONEY),
+                ("markdown4", MONEY),
+                ("markdown5", MONEY),
                 ("cpi", D),
                 ("unemployment", D),
                 ("is_holiday", B),

@@ -18,6 +18,7 @@ from urllib.parse import unquote
 from pydantic import Field, field_validator
 from pyspark import StorageLevel
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from catalog.sources import SOURCES, Source
 from catalog.tables import TABLES
@@ -34,6 +35,9 @@ from transforms.common.ingest import (
     with_typed_columns,
 )
 
+EMPTY_FILE = "empty_file"
+NUMERIC = (T.IntegerType, T.LongType, T.DecimalType, T.DoubleType)
+
 
 class IngestParams(StrictModel):
     # Source name -> folder; "{landing}" is the environment's landing root,
@@ -41,6 +45,26 @@ class IngestParams(StrictModel):
     sources: dict[str, str] = Field(default_factory=dict)
     # Tables ingested at once (1 = one after the other).
     parallel_tables: int = Field(2, ge=1)
+    # Business bounds, "table.column" -> the largest plausible value: a larger one is
+    # quarantined as `implausible_value:<column>` (the type's own range is checked anyway).
+    max_values: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("max_values")
+    @classmethod
+    def _numeric_columns(cls, value: dict[str, float]) -> dict[str, float]:
+        for key in value:
+            table, _, column = key.partition(".")
+            schema = TABLES.get(table)
+            if schema is None or column not in schema.names:
+                raise ValueError(f"{key!r} is not a canonical table.column")
+            if not isinstance(schema.type_of(column), NUMERIC):
+                raise ValueError(f"{key!r} is not a numeric column")
+        return value
+
+    def maximums(self, table: str) -> dict[str, float]:
+        return {
+            k.partition(".")[2]: v for k, v in self.max_values.items() if k.split(".")[0] == table
+        }
 
 
 class IngestConfig(JobConfig):
@@ -104,10 +128,18 @@ def ingest_table(ctx: JobContext, ledger: IngestedFiles, source: Source, folder:
         ctx.run.add(bronze)
         return
     files = [f.path for f in plan.to_read]
-    raw = read_source_table(ctx.spark, folder, st, schema.names, files)
+    empty: list[str] = []
+    required = (*schema.keys, *schema.required)
+    raw = read_source_table(ctx.spark, folder, st, schema.names, files, required, empty)
     parsed = (
         raw.transform(with_mapped_columns, {c: st.expression(c) for c in schema.names})
-        .transform(with_typed_columns, schema, st.timestamp_formats, st.date_formats)
+        .transform(
+            with_typed_columns,
+            schema,
+            st.timestamp_formats,
+            st.date_formats,
+            ctx.job.ingest.maximums(st.table),
+        )
         .transform(with_duplicate_errors, schema.keys)
     )
     if ctx.lake.exists(bronze):
@@ -133,6 +165,16 @@ def ingest_table(ctx: JobContext, ledger: IngestedFiles, source: Source, folder:
         names = sorted({*files, *as_read})
         predicate = f"source_file IN ({', '.join(_sql_quote(f) for f in names)})"
         quarantined = bad.count()
+        if empty:
+            # A file without a data line (zero bytes, an empty .gz, a header only) is
+            # quarantined whole: one row naming it, not counted as a data row.
+            ctx.log.warning("ingest: %s: no data rows in %s", bronze, ", ".join(empty))
+            ctx.run.extra["files"][st.table]["empty"] = empty
+            file_rows = [
+                (schema.name, source.name, f, EMPTY_FILE, [EMPTY_FILE], None, None) for f in empty
+            ]
+            nullable = T.StructType([T.StructField(f.name, f.dataType) for f in bad.schema])
+            bad = bad.unionByName(ctx.spark.createDataFrame(file_rows, nullable))
         ctx.lake.overwrite_where(bad, quarantine, predicate)
     finally:
         parsed.unpersist()

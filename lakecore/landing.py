@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -97,25 +97,96 @@ def list_files(spark: SparkSession, folder: str, patterns: tuple[str, ...]) -> l
     return [f.path for f in list_landing_files(spark, folder, patterns)]
 
 
-def _csv_header(spark: SparkSession, path: str, options: dict[str, str]) -> list[str]:
-    first = spark.read.option("encoding", options.get("encoding", "UTF-8")).text(path).first()
-    if first is None:
+def first_lines(spark: SparkSession, path: str, encoding: str = "UTF-8", n: int = 2) -> list[str]:
+    """Up to `n` first lines of a landing file (decompressed), read through Hadoop's file
+    system, so a local path and an s3a:// URI read the same way, without a Spark job.
+    A zero-byte file (also a zero-byte `.gz`) has no lines."""
+    if _size(spark, path) == 0:
         return []
-    sep = options.get("sep", ",")
-    return [c.strip().strip('"').lstrip("\ufeff") for c in first[0].split(sep)]
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    hpath = jvm.org.apache.hadoop.fs.Path(path)
+    stream = hpath.getFileSystem(conf).open(hpath)
+    try:
+        codec = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(conf).getCodec(hpath)
+        if codec is not None:
+            stream = codec.createInputStream(stream)
+        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, encoding))
+        lines: list[str] = []
+        while len(lines) < n and (line := reader.readLine()) is not None:
+            lines.append(line)
+        return lines
+    except Exception as e:  # py4j: a corrupt .gz header, an unreadable object...
+        raise LandingError(f"{path}: cannot be read: {str(e).splitlines()[0]}") from None
+    finally:
+        stream.close()
 
 
-def _read_csv(spark: SparkSession, files: list[str], st: LandingSpec, sep: str = ",") -> DataFrame:
+def _size(spark: SparkSession, path: str) -> int:
+    hpath = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(path)
+    fs = hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    return fs.getFileStatus(hpath).getLen()
+
+
+def _split_header(line: str, sep: str) -> list[str]:
+    return [c.strip().strip('"').lstrip("\ufeff") for c in line.split(sep)]
+
+
+@dataclass(frozen=True)
+class CsvFile:
+    """What the first lines of a CSV/TSV landing file say: its header (if the source
+    has one) and whether any data line follows."""
+
+    path: str
+    header: tuple[str, ...]
+    empty: bool  # no data line: zero bytes, or a header only
+
+
+def probe_csv(
+    spark: SparkSession,
+    path: str,
+    st: LandingSpec,
+    options: Mapping[str, str],
+    required: Sequence[str],
+) -> CsvFile:
+    """Check a CSV/TSV file's first lines before reading it, and fail naming the file when
+    its header cannot be mapped: a header without a required column, a header with a
+    field count other than the source's positional columns, a UTF-16 file."""
+    has_header = options.get("header", "true") == "true"
+    encoding = options.get("encoding", "UTF-8")
+    lines = first_lines(spark, path, encoding)
+    if lines and ("\x00" in lines[0] or lines[0].startswith(("\ufffd\ufffd", "\ufeff\x00"))):
+        raise LandingError(
+            f"{path}: looks like UTF-16 (NUL bytes in its first line); "
+            f"the source reads {encoding}: convert the file"
+        )
+    if not has_header:
+        return CsvFile(path, (), not lines)
+    if not lines:
+        return CsvFile(path, (), True)
+    header = tuple(_split_header(lines[0], options.get("sep", ",")))
+    if st.raw_columns:
+        if len(header) != len(st.raw_columns):
+            raise LandingError(
+                f"{path}: header has {len(header)} columns, the {st.table} source expects "
+                f"{len(st.raw_columns)} ({', '.join(st.raw_columns)}); found: {', '.join(header)}"
+            )
+    else:
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise LandingError(
+                f"{path}: header lacks required column(s) {', '.join(missing)} of {st.table} "
+                f"(found: {', '.join(header)})"
+            )
+    return CsvFile(path, header, len(lines) < 2)
+
+
+def _read_csv(
+    spark: SparkSession, files: list[str], st: LandingSpec, columns: Sequence[str], sep: str
+) -> DataFrame:
     # multiLine: a quoted field may hold a line break (RFC 4180; review texts do), and a
     # line-by-line reader would split that record in two malformed ones.
-    options = {
-        "header": "true",
-        "mode": "PERMISSIVE",
-        "multiLine": "true",
-        "sep": sep,
-        **st.csv_options,
-    }
-    columns = list(st.raw_columns) or _csv_header(spark, files[0], options)
+    options = _csv_options(st, sep)
     schema = T.StructType(
         [T.StructField(c, T.StringType()) for c in columns]
         + [T.StructField(CORRUPT, T.StringType())]
@@ -127,6 +198,16 @@ def _read_csv(spark: SparkSession, files: list[str], st: LandingSpec, sep: str =
         .schema(schema)
         .csv(files)
     )
+
+
+def _csv_options(st: LandingSpec, sep: str) -> dict[str, str]:
+    return {
+        "header": "true",
+        "mode": "PERMISSIVE",
+        "multiLine": "true",
+        "sep": sep,
+        **st.csv_options,
+    }
 
 
 def _read_json(spark: SparkSession, files: list[str], columns: list[str]) -> DataFrame:
@@ -154,9 +235,12 @@ def read_source_table(
     st: LandingSpec,
     canonical_columns: list[str],
     files: list[str] | None = None,
+    required: Sequence[str] = (),
+    empty: list[str] | None = None,
 ) -> DataFrame:
     """The landing rows of one source table (all its files, or `files`), raw, with
-    lineage columns."""
+    lineage columns. CSV/TSV files are checked first (`probe_csv`: fails naming the
+    file); files without a data line are appended to `empty` and not read."""
     files = list_files(spark, folder, st.files) if files is None else files
     by_format: dict[str, list[str]] = defaultdict(list)
     for f in files:
@@ -170,23 +254,56 @@ def read_source_table(
     for fmt, fmt_files in sorted(by_format.items()):
         log.info("reading %d %s file(s) for %s", len(fmt_files), fmt, st.table)
         if fmt in ("csv", "tsv"):
-            df = _read_csv(spark, fmt_files, st, sep="\t" if fmt == "tsv" else ",")
-        elif fmt == "json":
-            df = _read_json(spark, fmt_files, raw_columns)
+            sep = "\t" if fmt == "tsv" else ","
+            # Files grouped by header, each group read with its own column names: a
+            # file may order (or omit optional) columns differently from the others.
+            groups: dict[tuple[str, ...], list[str]] = defaultdict(list)
+            for f in fmt_files:
+                probe = probe_csv(spark, f, st, _csv_options(st, sep), required)
+                if probe.empty:
+                    if empty is not None:
+                        empty.append(f)
+                    continue
+                groups[probe.header].append(f)
+            frames = [
+                _read_csv(spark, group, st, list(st.raw_columns) or list(header), sep)
+                for header, group in sorted(groups.items())
+            ]
         else:
-            df = _read_parquet(spark, fmt_files)
-        for c in raw_columns:  # a source may lack optional columns: they are NULL
-            if c not in df.columns:
-                df = df.withColumn(c, F.lit(None).cast("string"))
-        data_cols = [c for c in df.columns if c != CORRUPT]
-        df = df.select(
-            *data_cols,
-            CORRUPT,
-            F.col("_metadata.file_path").alias("_source_file"),
-            F.monotonically_increasing_id().alias("_row_order"),
-            F.to_json(F.struct(*[F.col(f"`{c}`") for c in data_cols])).alias("_raw_record"),
+            kept = []
+            for f in fmt_files:
+                no_data = not first_lines(spark, f, n=1) if fmt == "json" else _size(spark, f) == 0
+                if no_data:
+                    if empty is not None:
+                        empty.append(f)
+                else:
+                    kept.append(f)
+            if not kept:
+                frames = []
+            elif fmt == "json":
+                frames = [_read_json(spark, kept, raw_columns)]
+            else:
+                frames = [_read_parquet(spark, kept)]
+        for df in frames:
+            for c in raw_columns:  # a source may lack optional columns: they are NULL
+                if c not in df.columns:
+                    df = df.withColumn(c, F.lit(None).cast("string"))
+            data_cols = [c for c in df.columns if c != CORRUPT]
+            parts.append(
+                df.select(
+                    *data_cols,
+                    CORRUPT,
+                    F.col("_metadata.file_path").alias("_source_file"),
+                    F.monotonically_increasing_id().alias("_row_order"),
+                    F.to_json(F.struct(*[F.col(f"`{c}`") for c in data_cols])).alias("_raw_record"),
+                )
+            )
+    if not parts:  # every file was empty
+        schema = ", ".join(f"`{c}` string" for c in raw_columns)
+        return spark.createDataFrame(
+            [],
+            f"{schema}, {CORRUPT} string, _source_file string, _row_order long, _raw_record string",
         )
-        parts.append(df)
     out = parts[0]
     for p in parts[1:]:
         out = out.unionByName(p, allowMissingColumns=True)

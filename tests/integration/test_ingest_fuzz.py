@@ -64,6 +64,8 @@ HOSTILE = [
     "1e308",
     "-1e308",
     "1e-320",
+    "0.005",  # a fraction of a cent
+    "12.345",
     "99999999999999999999999999999999",
     "-9223372036854775809",
     "9223372036854775808",
@@ -92,6 +94,7 @@ VALID = {
     T.LongType: "7",
     T.IntegerType: "3",
     T.DoubleType: "1.5",
+    T.DecimalType: "12.50",
     T.BooleanType: "true",
     T.TimestampType: "2025-01-02 03:04:05",
     T.DateType: "2025-01-02",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -54,7 +56,7 @@ def test_olist(olist_lake):
     first = orders.where(F.col("order_id") == "e481f51cbdc54678b7cc49136f2d6af7").first()
     assert str(first.purchased_at) == "2017-10-02 10:56:00"
     total = lake.read("bronze.order_items").agg(F.sum("price")).first()[0]
-    assert total == pytest.approx(13591643.70, abs=0.01)
+    assert total == Decimal("13591643.70")  # exact: DECIMAL(18,2) sums, no rounding
 
 
 def test_movielens(spark, lake_root, shared_data):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 from pyspark.sql import functions as F
@@ -44,8 +45,7 @@ def test_every_seller_gets_features_and_gmv_adds_up_to_the_item_prices(olist_fea
     # the marketplace's whole GMV, including items whose order row Olist does not ship.
     gmv = features.agg(F.sum("gmv_1d")).first()[0]
     prices = lake.read("silver.order_items").agg(F.sum("price")).first()[0]
-    assert float(gmv) == pytest.approx(13_591_643.70, abs=0.005)
-    assert float(prices) == pytest.approx(float(gmv), abs=0.005)
+    assert gmv == prices == Decimal("13591643.70")  # exact by construction: DECIMAL money
 
 
 def test_items_without_an_order_row_are_counted_and_recorded(olist_features):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from chispa import assert_df_equality
@@ -44,6 +45,17 @@ def _raw(spark, rows):
     return spark.createDataFrame([(*r[:4], "f.csv", i, f"raw{i}") for i, r in enumerate(rows)], RAW)
 
 
+def _with_lineage(raw, source_file: str):
+    """Raw string columns as the landing reader returns them: with its lineage columns."""
+    return raw.select(
+        "*",
+        F.lit(None).cast("string").alias("_corrupt_record"),
+        F.lit(source_file).alias("_source_file"),
+        F.monotonically_increasing_id().alias("_row_order"),
+        F.lit("{}").alias("_raw_record"),
+    )
+
+
 def _validated(spark, rows):
     mapping = {"thing_id": "id", "qty": "qty", "at": "at"}
     return (
@@ -65,6 +77,14 @@ def _validated(spark, rows):
         ("3.5", T.IntegerType(), None),
         ("abc", T.LongType(), None),
         ("-1.25", T.DoubleType(), -1.25),
+        ("1e400", T.DoubleType(), None),  # Infinity is not a measurement
+        ("12.50", T.DecimalType(18, 2), Decimal("12.50")),
+        ("1E+2", T.DecimalType(18, 2), Decimal("100.00")),
+        ("-0", T.DecimalType(18, 2), Decimal("0.00")),
+        ("12.345", T.DecimalType(18, 2), None),  # never rounded to 12.35
+        ("9999999999999999.99", T.DecimalType(18, 2), Decimal("9999999999999999.99")),
+        ("10000000000000000", T.DecimalType(18, 2), None),
+        ("1e308", T.DecimalType(18, 2), None),
         ("TRUE", T.BooleanType(), True),
         ("2012-02-10", T.DateType(), dt.date(2012, 2, 10)),
         (None, T.IntegerType(), None),
@@ -148,13 +168,7 @@ def test_movielens_timestamps_out_of_range_are_quarantined_not_fatal(spark):
     raw = spark.createDataFrame(
         rows, "user_id string, item_id string, rating_raw string, unix_ts string"
     )
-    raw = raw.select(
-        "*",
-        F.lit(None).cast("string").alias("_corrupt_record"),
-        F.lit("u.data").alias("_source_file"),
-        F.monotonically_increasing_id().alias("_row_order"),
-        F.lit("{}").alias("_raw_record"),
-    )
+    raw = _with_lineage(raw, "u.data")
     parsed = raw.transform(
         with_mapped_columns, {c: st.expression(c) for c in schema.names}
     ).transform(with_typed_columns, schema, st.timestamp_formats, st.date_formats)
@@ -162,3 +176,32 @@ def test_movielens_timestamps_out_of_range_are_quarantined_not_fatal(spark):
     assert got["1"] == (dt.datetime(1997, 12, 4, 15, 55, 49), [])
     for user in ("2", "3", "4"):
         assert got[user] == (None, ["bad_type:event_ts"]), user
+
+
+def test_numbers_that_do_not_fit_are_quarantined_with_why(spark):
+    schema = TableSchema(
+        "priced",
+        (("id", T.StringType()), ("price", T.DecimalType(18, 2)), ("qty", T.IntegerType())),
+        keys=("id",),
+    )
+    raw = spark.createDataFrame(
+        [
+            ("a", "19.99", "2"),
+            ("b", "1e308", "99999999999999999999999"),
+            ("c", "0.001", "2.5"),
+            ("d", "Infinity", "two"),
+            ("e", "99999999999999999999999999999999999999999", "1e40"),
+        ],
+        "id string, price string, qty string",
+    ).transform(_with_lineage, "f.csv")
+    parsed = raw.transform(
+        with_mapped_columns, {"id": "id", "price": "price", "qty": "qty"}
+    ).transform(with_typed_columns, schema, TS_FORMATS, ("yyyy-MM-dd",))
+    got = {r.id: (r.price, list(r._errors)) for r in parsed.collect()}
+    assert got == {
+        "a": (Decimal("19.99"), []),
+        "b": (None, ["out_of_range:price", "out_of_range:qty"]),
+        "c": (None, ["bad_scale:price", "bad_scale:qty"]),
+        "d": (None, ["bad_type:price", "bad_type:qty"]),
+        "e": (None, ["out_of_range:price", "out_of_range:qty"]),
+    }

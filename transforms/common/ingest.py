@@ -9,6 +9,7 @@ the clean rows from the quarantine rows. Nothing is dropped: every input row end
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -37,10 +38,25 @@ def normalize_null(col: Column) -> Column:
     return F.when(trimmed.isin(*NULL_TOKENS), F.lit(None)).otherwise(trimmed)
 
 
+# A plain decimal number, as landing files write them ("12.50", "-3", "1e-2", ".5").
+NUMBER = r"^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$"
+DOUBLE_MAX = 1.7976931348623157e308
+
+
+def _wide(dtype: T.DecimalType) -> T.DecimalType:
+    """The same integer digits as `dtype`, all remaining precision as scale: a number
+    that fits `dtype`'s range parses here without losing a decimal place it could have."""
+    return T.DecimalType(38, 38 - (dtype.precision - dtype.scale))
+
+
 def parse_value(
     col: Column, dtype: T.DataType, ts_formats: Sequence[str], date_formats: Sequence[str]
 ) -> Column:
-    """String to `dtype`, NULL where the text does not parse (never an exception)."""
+    """String to `dtype`, NULL where the text does not parse exactly (never an exception).
+
+    Decimals (money) are exact: a value beyond the precision or with more decimal places
+    than the scale is NULL (quarantined), never rounded. Doubles must be finite.
+    """
     if isinstance(dtype, T.StringType):
         return col
     if isinstance(dtype, T.TimestampType):
@@ -54,10 +70,37 @@ def parse_value(
         as_decimal = col.try_cast("decimal(38,6)")
         whole = F.when(as_decimal == F.floor(as_decimal), F.floor(as_decimal))
         return whole.try_cast(dtype)
+    if isinstance(dtype, T.DecimalType):
+        value = col.try_cast(dtype)
+        return F.when(value == col.try_cast(_wide(dtype)), value)
     if isinstance(dtype, T.DoubleType):
         value = col.try_cast("double")
-        return F.when(~F.isnan(value), value)
+        return F.when(F.abs(value) <= F.lit(DOUBLE_MAX), value)  # not NaN, not +-Infinity
     raise TypeError(f"unsupported canonical type {dtype}")
+
+
+def type_reason(text: Column, dtype: T.DataType) -> Column:
+    """Why non-null `text` did not parse as `dtype`: `bad_scale` for a number with more
+    decimal places than the type holds (a fraction in an integer column, a fraction of a
+    cent in a money column), `out_of_range` for a number beyond the type, `bad_type` else."""
+    if isinstance(dtype, (T.IntegerType, T.LongType, T.DecimalType)):
+        is_number = text.rlike(NUMBER)
+        if isinstance(dtype, T.DecimalType):
+            # within the integer digits, so it failed on its decimal places
+            too_precise = text.try_cast(_wide(dtype)).isNotNull()
+        else:
+            as_decimal = text.try_cast("decimal(38,6)")
+            too_precise = as_decimal.isNotNull() & (as_decimal != F.floor(as_decimal))
+        return (
+            F.when(is_number & too_precise, F.lit("bad_scale"))
+            .when(is_number, F.lit("out_of_range"))
+            .otherwise(F.lit("bad_type"))
+        )
+    if isinstance(dtype, T.DoubleType):
+        return F.when(text.try_cast("double").isNotNull(), F.lit("out_of_range")).otherwise(
+            F.lit("bad_type")
+        )
+    return F.lit("bad_type")
 
 
 def with_mapped_columns(df: DataFrame, expressions: Mapping[str, str]) -> DataFrame:
@@ -76,8 +119,11 @@ def with_typed_columns(
     schema: TableSchema,
     ts_formats: Sequence[str],
     date_formats: Sequence[str],
+    maximums: Mapping[str, float] | None = None,
 ) -> DataFrame:
-    """Typed canonical columns and `_errors`: malformed, bad types, null keys."""
+    """Typed canonical columns and `_errors`: malformed, bad types, null keys, impossible
+    values (the schema's rules) and implausible ones (`maximums`: column -> the largest
+    value a business accepts, from the ingest config)."""
     typed = df.select(
         "*",
         *[
@@ -86,9 +132,10 @@ def with_typed_columns(
         ],
     )
     checks: list[Column] = []
-    for c, _ in schema.columns:
+    for c, t in schema.columns:
         is_bad_type = F.col(f"_s_{c}").isNotNull() & F.col(c).isNull()
-        checks.append(F.when(is_bad_type, F.lit(f"bad_type:{c}")))
+        reason = F.concat(type_reason(F.col(f"_s_{c}"), t), F.lit(f":{c}"))
+        checks.append(F.when(is_bad_type, reason))
     for c in schema.keys:
         checks.append(F.when(F.col(f"_s_{c}").isNull(), F.lit(f"null_key:{c}")))
     for c in schema.required:
@@ -96,6 +143,10 @@ def with_typed_columns(
     for c, rule in schema.rules.items():
         is_impossible = F.col(c).isNotNull() & ~F.coalesce(F.expr(rule), F.lit(False))
         checks.append(F.when(is_impossible, F.lit(f"impossible_value:{c}")))
+    for c, top in (maximums or {}).items():
+        # A decimal literal: compared exactly with money, never through a double.
+        is_implausible = F.col(c) > F.expr(f"{Decimal(str(top)):f}BD")
+        checks.append(F.when(is_implausible, F.lit(f"implausible_value:{c}")))
     is_malformed = F.col("_corrupt_record").isNotNull()
     # A line that did not parse fails everything else as a consequence: one reason.
     errors = F.when(is_malformed, F.array(F.lit("malformed_record"))).otherwise(

@@ -61,7 +61,7 @@ def _measures() -> list[Column]:
         F.sum(F.when(is_shrink, -F.col("variance_units")).otherwise(0))
         .cast("long")
         .alias("shrink_units"),
-        _money(F.when(is_shrink, -variance_value).otherwise(0.0)).alias("shrink_value"),
+        _money(F.when(is_shrink, -variance_value).otherwise(0)).alias("shrink_value"),
     ]
 
 

@@ -29,6 +29,7 @@ from datetime import date
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from catalog.tables import UNIT_COST
 from transforms.common.seeded import normal, uniform
 
 PAIR = ("location_id", "sku")
@@ -86,9 +87,9 @@ def build_items(units: DataFrame, p: ShrinkSimParams) -> DataFrame:
     before = (
         totals.join(ahead, on=is_ahead, how="left")
         .groupBy("sku", "sales")
-        .agg(F.coalesce(F.sum(F.greatest("o_sales", F.lit(0.0))), F.lit(0.0)).alias("ahead"))
+        .agg(F.coalesce(F.sum(F.greatest("o_sales", F.lit(0))), F.lit(0)).alias("ahead"))
     )
-    grand = totals.agg(F.sum(F.greatest("sales", F.lit(0.0))).alias("total"))
+    grand = totals.agg(F.sum(F.greatest("sales", F.lit(0))).alias("total"))
     share = F.col("ahead") / F.col("total")
     klass = (
         F.when(F.col("sales") <= 0, F.lit("C"))
@@ -100,7 +101,7 @@ def build_items(units: DataFrame, p: ShrinkSimParams) -> DataFrame:
         "sku",
         F.concat(F.lit("walmart department "), F.substring("sku", 4, 2)).alias("category"),
         klass.alias("abc_class"),
-        F.lit(round(p.unit_price * p.cost_ratio, 2)).alias("unit_cost"),
+        F.lit(round(p.unit_price * p.cost_ratio, 2)).cast(UNIT_COST).alias("unit_cost"),
     )
 
 

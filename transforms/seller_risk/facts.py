@@ -40,7 +40,7 @@ def day_number(ts: Column | str) -> Column:
 
 
 def cents(amount: Column | str) -> Column:
-    """Money as whole cents (long): exact sums."""
+    """Money (DECIMAL, 2 places) as whole cents (long): exact sums."""
     return F.round(F.col(amount) * 100 if isinstance(amount, str) else amount * 100).cast("long")
 
 
@@ -62,7 +62,7 @@ def build_seller_orders(items: DataFrame, orders: DataFrame, customers: DataFram
     lines = items.groupBy("order_id", "seller_id").agg(
         F.count(F.lit(1)).alias("items"),
         F.sum(cents("price")).alias("gmv_cents"),
-        F.sum(cents(F.coalesce(F.col("freight_value"), F.lit(0.0)))).alias("freight_cents"),
+        F.sum(cents(F.coalesce(F.col("freight_value"), F.lit(0)))).alias("freight_cents"),
         F.min("shipping_limit_at").alias("limit_at"),
     )
     heads = orders.select(

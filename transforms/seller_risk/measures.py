@@ -48,6 +48,9 @@ WINDOW_NAMES = {
 }
 
 
+GMV = "decimal(22,2)"
+
+
 @dataclass(frozen=True)
 class RiskParams:
     """Windows and thresholds of the seller risk features (from the job's YAML; the
@@ -237,7 +240,8 @@ def with_rates(df: DataFrame, p: RiskParams, has_after_sales: bool) -> DataFrame
             f"price_z_mean{w}": ratio(f"price_z_e4{w}", f"priced_items{w}") / Z_SCALE,
             f"price_below_share{w}": ratio(f"below_items{w}", f"priced_items{w}"),
             f"freight_ratio{w}": ratio(f"freight_cents{w}", f"gmv_cents{w}"),
-            f"gmv{w}": F.col(f"gmv_cents{w}") / 100,
+            # exact: whole cents back to DECIMAL money (20 digits hold any long)
+            f"gmv{w}": (F.col(f"gmv_cents{w}").cast("decimal(20,0)") / 100).cast(GMV),
         }
         for stem in CASE_TYPES.values():
             rate = ratio(f"{stem}s{w}", f"after_sale_orders{w}")
