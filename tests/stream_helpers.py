@@ -16,16 +16,32 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from lakecore.config import PROJECT_ROOT
 from tests.conftest import TEST_ENV_OVERRIDES, TEST_JOB_OVERRIDES
 
+Payload = str | bytes | None
+
 
 def produce(
-    servers: str, topic: str, partitions: int, messages: Iterable[tuple[str, str | None, str]]
+    servers: str,
+    topic: str,
+    partitions: int,
+    messages: Iterable[tuple[Payload, Payload, str]],
+    max_message_bytes: int | None = None,
 ) -> dict[tuple[int, int], str]:
-    """Create `topic`, produce (key, value, kind) in order; return (partition, offset) -> kind."""
+    """Create `topic`, produce (key, value, kind) in order; return (partition, offset) -> kind.
+
+    Keys and values go as given (text as UTF-8, bytes as they are, None as no key or
+    no value). `max_message_bytes`: the largest record the topic and the producer take
+    (Kafka's default: about 1 MB).
+    """
     admin = AdminClient({"bootstrap.servers": servers})
-    for future in admin.create_topics([NewTopic(topic, num_partitions=partitions)]).values():
+    config = {} if max_message_bytes is None else {"max.message.bytes": str(max_message_bytes)}
+    new = NewTopic(topic, num_partitions=partitions, config=config)
+    for future in admin.create_topics([new]).values():
         future.result(timeout=30)
     positions: dict[tuple[int, int], str] = {}
-    producer = Producer({"bootstrap.servers": servers, "enable.idempotence": True, "linger.ms": 5})
+    settings = {"bootstrap.servers": servers, "enable.idempotence": True, "linger.ms": 5}
+    if max_message_bytes is not None:
+        settings["message.max.bytes"] = max_message_bytes
+    producer = Producer(settings)
     for key, value, kind in messages:
 
         def delivered(err, m, kind=kind):

@@ -81,6 +81,39 @@ def test_each_bad_message_gets_its_reason_and_good_ones_none(spark):
     }
 
 
+def test_a_quantity_past_the_bound_is_invalid_so_the_book_cannot_overflow(spark):
+    """The book sums quantities as 64-bit integers (ANSI mode fails the query on an
+    overflow): one event moves at most MAX_QUANTITY units either way."""
+    from transforms.inventory.stream import MAX_QUANTITY
+
+    adjust = "ADJUSTMENT"
+    messages = [
+        msg(0, ev("a", adjust, MAX_QUANTITY)),
+        msg(1, ev("b", adjust, -MAX_QUANTITY)),
+        msg(2, ev("c", adjust, MAX_QUANTITY + 1)),
+        msg(3, ev("d", adjust, -MAX_QUANTITY - 1)),
+        msg(4, ev("e", adjust, 2**62)),
+        msg(5, ev("f", adjust, 2**62)),
+        msg(6, ev("g", adjust, 2**63)),  # not a 64-bit integer: no quantity at all
+        msg(7, ev("h", "RESTOCK", 5, event_ts="+99999-01-01T00:00:00Z")),
+    ]
+    got = {r.offset: r.reason for r in parse_inventory_messages(raw(spark, messages)).collect()}
+    assert got == {
+        0: None,
+        1: None,
+        2: "invalid_quantity",
+        3: "invalid_quantity",
+        4: "invalid_quantity",
+        5: "invalid_quantity",
+        6: "missing_quantity",
+        7: "invalid_event_ts",
+    }
+    ((on_hand, events),) = [
+        (r.on_hand, r.events) for r in current_book(raw(spark, messages)).collect()
+    ]
+    assert (on_hand, events) == (0, 2)
+
+
 def test_book_applies_each_event_type_once_per_event_id(spark):
     messages = [
         msg(0, ev("r", "RESTOCK", 10, minute=1)),

@@ -64,6 +64,7 @@ def test_each_bad_message_gets_its_reason_and_good_ones_none(spark):
             msg(6, ev("e6", amount="ten")),
             msg(7, ev("e7", ts="yesterday")),
             msg(8, ev("e8", event_type="review_posted", score=1)),
+            msg(9, ev("e9", ts="2025-06-30T13:30:00Z")),  # 90 min after the broker got it
         ],
     )
     assert got == {
@@ -76,6 +77,7 @@ def test_each_bad_message_gets_its_reason_and_good_ones_none(spark):
         6: "invalid_amount",
         7: "missing_event_ts",  # an unparseable time is no time at all
         8: None,
+        9: "invalid_event_ts",  # from the future: would move the watermark for everyone
     }
 
 
@@ -203,6 +205,131 @@ def test_a_field_of_the_wrong_shape_is_invalid_and_an_explicit_null_is_absent(sp
         4: None,
         5: "malformed_json",
     }
+
+
+def parsed(spark, messages):
+    """offset -> (reason, amount) of each message, through parse_events."""
+    rows = parse_events(spark.createDataFrame(messages, RAW)).collect()
+    return {r.offset: (r.reason, r.amount) for r in rows}
+
+
+def raw_amount(offset, text):
+    """A message whose amount is `text` as it stands in the JSON (tokens json.dumps
+    cannot write, digits a float would lose)."""
+    body = json.dumps(ev(f"a{offset}", amount=0)).replace('"amount": 0', f'"amount": {text}')
+    return msg(offset, body)
+
+
+def test_amount_is_exact_money_never_rounded_and_never_out_of_range(spark):
+    """amount is DECIMAL(18, 2): a third decimal place or a value past 16 integer digits
+    (which a double would carry, and the GMV's cents would overflow on) is invalid."""
+    got = parsed(
+        spark,
+        [
+            msg(0, ev("e0", amount=10.5)),
+            msg(1, ev("e1", amount="12.34")),  # a quoted number reads as a number
+            msg(2, ev("e2", amount=12.345)),
+            msg(3, ev("e3", amount="12.345")),
+            raw_amount(4, "9999999999999999.99"),  # the largest
+            raw_amount(5, "10000000000000000"),
+            raw_amount(6, "1e308"),
+            raw_amount(7, "1e400"),
+            raw_amount(8, "-0"),
+            raw_amount(9, "123456789012345678901234567890"),
+            raw_amount(10, "12.3400000"),  # trailing zeros: still cents
+            msg(11, ev("e11", amount=0.1 + 0.2)),  # 0.30000000000000004
+            raw_amount(12, '"NaN"'),
+        ],
+    )
+    assert got == {
+        0: (None, Decimal("10.50")),
+        1: (None, Decimal("12.34")),
+        2: ("invalid_amount", None),
+        3: ("invalid_amount", None),
+        4: (None, Decimal("9999999999999999.99")),
+        5: ("invalid_amount", None),
+        6: ("invalid_amount", None),
+        7: ("invalid_amount", None),
+        8: (None, Decimal("0.00")),
+        9: ("invalid_amount", None),
+        10: (None, Decimal("12.34")),
+        11: ("invalid_amount", None),
+        12: ("invalid_amount", None),
+    }
+    # Not JSON, though Spark reads them as doubles: refused either way.
+    for n, token in enumerate(["NaN", "Infinity", "-Infinity"]):
+        ((reason, amount),) = parsed(spark, [raw_amount(n, token)]).values()
+        assert reason in ("invalid_amount", "malformed_json") and amount is None
+
+
+def test_fields_outside_their_limits_are_invalid_and_null(spark):
+    """Event times in [1970, 9999), text up to 1,024 characters, ints in 32 bits, JSON in
+    UTF-8: beyond them a later step would overflow (ANSI mode fails the query) or the
+    driver could not read the value back. The typed field is null in the output."""
+    events = parse_events(
+        spark.createDataFrame(
+            [
+                msg(0, ev("e0", ts="1969-12-31T23:59:59Z")),
+                msg(1, ev("e1", ts="1970-01-01T00:00:00Z")),
+                # the last valid time, received then (an hour later is "from the future")
+                (
+                    *msg(2, ev("e2", ts="9998-12-31T23:59:59Z"))[:5],
+                    dt.datetime(9998, 12, 31, 23, 59, 59),
+                ),
+                msg(3, ev("e3", ts="9999-12-31T23:59:59Z")),
+                msg(4, ev("e4", ts="+99999-01-01T00:00:00Z")),
+                msg(5, ev("e5", ts=-9223372036855)),  # wraps to year 294247 when read
+                msg(6, ev("e6", ts=1751284800)),  # epoch seconds: 2025-06-30T12:00:00Z
+                msg(7, ev("e7", ts="2025-06-30T12:00:00Z")),
+                msg(8, ev("e8", seller="x" * 1025)),
+                msg(9, ev("e9", seller="x" * 1024)),
+                msg(10, ev("e10", score=2**31)),
+                msg(11, ev("e11", note="x" * 5000)),  # fields outside the schema: any size
+                (b"k", json.dumps(ev("e12")).encode().replace(b"e12", b"\xff"), "t", 0, 12, T0),
+            ],
+            RAW,
+        )
+    )
+    rows = {r.offset: r for r in events.select("offset", "reason", "event_ts", "seller_id",
+                                              "value").collect()}  # fmt: skip
+    assert {o: r.reason for o, r in rows.items()} == {
+        0: "invalid_event_ts",
+        1: None,
+        2: None,
+        3: "invalid_event_ts",
+        4: "invalid_event_ts",
+        5: "invalid_event_ts",
+        6: None,
+        7: None,
+        8: "invalid_seller_id",
+        9: None,
+        10: "invalid_score",
+        11: None,
+        12: "invalid_utf8",
+    }
+    assert all(rows[o].event_ts is None for o in (0, 3, 4, 5))
+    assert rows[6].event_ts == rows[7].event_ts
+    assert rows[8].seller_id is None and len(rows[9].seller_id) == 1024
+    assert "\ufffd" in rows[12].value  # kept readable: the raw bytes stay in the topic
+
+
+def test_window_gmv_is_exact_and_null_only_when_it_does_not_fit(spark):
+    """GMV sums decimal amounts exactly; a window past DECIMAL(18, 2) gets a null GMV
+    instead of failing the query (ANSI mode)."""
+    top = Decimal("9999999999999999.99")
+    events = spark.createDataFrame(
+        [
+            ("s1", "order_placed", dt.datetime(2025, 6, 30, 12, 1), Decimal("0.10")),
+            ("s1", "order_placed", dt.datetime(2025, 6, 30, 12, 2), Decimal("0.20")),
+            ("s1", "refund", dt.datetime(2025, 6, 30, 12, 3), Decimal("5.00")),
+            ("s2", "order_placed", dt.datetime(2025, 6, 30, 12, 1), top),
+            ("s2", "order_placed", dt.datetime(2025, 6, 30, 12, 2), top),
+            ("s3", "order_placed", dt.datetime(2025, 6, 30, 12, 2), top),
+        ],
+        "seller_id string, event_type string, event_ts timestamp, amount decimal(18,2)",
+    )
+    got = {r.seller_id: (r.orders, r.gmv) for r in window_features(events, [60]).collect()}
+    assert got == {"s1": (2, Decimal("0.30")), "s2": (2, None), "s3": (1, top)}
 
 
 def test_near_events_keeps_every_row_of_the_touched_windows_and_drops_the_rest(spark):

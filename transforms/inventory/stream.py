@@ -37,6 +37,12 @@ MESSAGE_SCHEMA = T.StructType(
 )
 REQUIRED = ("event_id", "location_id", "sku", "event_type", "quantity", "event_ts")
 ALLOWED = {"event_type": INVENTORY_EVENT_TYPES, "source": INVENTORY_SOURCES}
+# Units one event may move, either way. The book adds quantities up as 64-bit integers
+# and Spark's ANSI mode fails the query on an overflow: bounded like this, a pair's
+# total overflows only after some 9 billion events at the bound. A larger one is
+# `invalid_quantity`.
+MAX_QUANTITY = 1_000_000_000
+BOUNDS = {"quantity": (-MAX_QUANTITY, MAX_QUANTITY)}
 EVENT_FIELDS = tuple(MESSAGE_SCHEMA.fieldNames())
 # bronze.inventory_stream_events: the event, where it came from and when the broker got it.
 BRONZE_COLUMNS = (*EVENT_FIELDS, *SOURCE_COLUMNS, "received_at")
@@ -54,7 +60,7 @@ BOOK_COLUMNS = (
 def parse_inventory_messages(raw: DataFrame) -> DataFrame:
     """Every message once with a `reason` (null = valid): the message checks first, then the
     ledger's own (e.g. `negative_quantity` on a SALE), so the stream rejects what replay would."""
-    parsed = parse_messages(raw, MESSAGE_SCHEMA, REQUIRED, ALLOWED)
+    parsed = parse_messages(raw, MESSAGE_SCHEMA, REQUIRED, ALLOWED, BOUNDS)
     ledger = with_event_errors(parsed)
     return ledger.withColumn(
         "reason", F.coalesce(F.col("reason"), F.try_element_at("reasons", F.lit(1)))

@@ -10,6 +10,10 @@ timestamp); the value is a JSON object:
     {"event_id": "...", "event_type": "order_placed", "seller_id": "...",
      "event_ts": "2025-06-30T12:00:00Z", "order_id": "...", "buyer_id": "...",
      "amount": 12.5, "score": 5}
+
+`amount` is money, exact: DECIMAL(18, 2) like the catalog's amounts. An amount with
+more than 2 decimal places, or beyond 16 integer digits (1e308, NaN, Infinity), is
+`invalid_amount`, never rounded.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ EVENT_SCHEMA = T.StructType(
         T.StructField("event_ts", T.TimestampType()),
         T.StructField("order_id", T.StringType()),
         T.StructField("buyer_id", T.StringType()),
-        T.StructField("amount", T.DoubleType()),
+        T.StructField("amount", T.DecimalType(18, 2)),
         T.StructField("score", T.IntegerType()),
     ]
 )
@@ -49,6 +53,7 @@ REQUIRED = ("event_id", "event_type", "seller_id", "event_ts")
 BRONZE_COLUMNS = (*EVENT_COLUMNS, *SOURCE_COLUMNS, "received_at")
 QUARANTINE_COLUMNS = ("reason", "value", *SOURCE_COLUMNS, "received_at", "event_id", "event_ts")
 WINDOW_KEY = ("seller_id", "window_minutes", "window_start")
+GMV_TYPE = T.DecimalType(18, 2)  # gold.seller_risk_realtime.gmv
 # (output column, event type counted); gmv sums order_placed amounts.
 COUNTED = (
     ("orders", "order_placed"),
@@ -61,7 +66,8 @@ COUNTED = (
 
 
 def parse_events(raw: DataFrame) -> DataFrame:
-    """Every raw message once: its event fields, source position and `reason` (null = valid)."""
+    """Every raw message once: its event fields, source position and `reason` (null = valid);
+    fields outside their limits are invalid (transforms.common.messages)."""
     return parse_messages(raw, EVENT_SCHEMA, REQUIRED, {"event_type": EVENT_TYPES})
 
 
@@ -109,16 +115,23 @@ def near_events(
 
 def aggregate_windows(windowed: DataFrame) -> DataFrame:
     """Velocity features per (seller, window) of `in_windows` rows: counts per event type,
-    GMV (order_placed amounts, summed in exact cents) and all events."""
+    GMV (order_placed amounts, summed exactly as decimals) and all events.
+
+    Nothing here can fail on an event's content (Spark's ANSI mode fails a query on an
+    overflow): the sum is DECIMAL(28, 2), and a window whose GMV does not fit the
+    table's DECIMAL(18, 2) (10^16) gets a null `gmv`. Amounts are cast with try_cast:
+    bronze tables written before amounts were decimal hold doubles.
+    """
     counts = [F.count_if(F.col("event_type") == t).alias(name) for name, t in COUNTED]
-    placed_cents = F.when(
-        F.col("event_type") == "order_placed", F.round(F.col("amount") * 100).cast("long")
+    placed = F.when(
+        F.col("event_type") == "order_placed",
+        F.col("amount").try_cast(EVENT_SCHEMA["amount"].dataType),
     )
     return (
         windowed.groupBy(*WINDOW_KEY)
         .agg(
             *counts,
-            F.coalesce(F.sum(placed_cents), F.lit(0)).alias("gmv_cents"),
+            F.coalesce(F.sum(placed), F.lit(0)).alias("gmv_total"),
             F.count(F.lit(1)).alias("events"),
         )
         .select(
@@ -127,7 +140,7 @@ def aggregate_windows(windowed: DataFrame) -> DataFrame:
                 "window_end"
             ),
             *[name for name, _ in COUNTED],
-            (F.col("gmv_cents") / 100).cast("decimal(18,2)").alias("gmv"),
+            F.col("gmv_total").try_cast(GMV_TYPE).alias("gmv"),
             "events",
         )
     )
@@ -169,7 +182,7 @@ def events_from_silver(
         event_ts=F.col("ordered_at"),
         order_id=F.col("order_id"),
         buyer_id=F.col("buyer_id"),
-        amount=F.col("gmv_cents") / 100,
+        amount=F.col("gmv_cents").cast("decimal(20,0)") / 100,  # exact
     )
     cancelled = rows(
         dated.where(F.col("status") == "canceled"),
