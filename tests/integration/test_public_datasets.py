@@ -71,6 +71,21 @@ def test_movielens(spark, lake_root, shared_data):
     assert (toy.title, toy.category) == ("Toy Story (1995)", "Animation")
 
 
+def test_movielens_with_a_timestamp_far_in_the_future_loses_nothing(
+    lake_root, shared_data, tmp_path
+):
+    """The issue's case: one epoch value past year 9999 once aborted the whole ingest with
+    `long overflow`; now the 100,000 good ratings land and the bad line is quarantined."""
+    folder = tmp_path / "movielens"
+    folder.mkdir()
+    data = (shared_data / "movielens-100k" / "u.data").read_bytes()
+    (folder / "u.data").write_bytes(data + b"1\t1\t5\t99999999999999999\n")
+    lake = _ingest(lake_root, "movielens", folder, tables="interactions")
+    assert lake.count("bronze.interactions") == 100000
+    (bad,) = lake.read("quarantine.interactions").collect()
+    assert bad.reasons == ["bad_type:event_ts"] and "99999999999999999" in bad.raw_record
+
+
 def test_walmart(spark, lake_root, shared_data):
     lake = _ingest(lake_root, "walmart", shared_data / "walmart-store-sales")
     sales = lake.read("bronze.store_sales")
