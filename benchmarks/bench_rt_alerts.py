@@ -1,19 +1,23 @@
-"""Real-time alerts benchmark: event-to-alert latency of `seller_risk_alerts` (real-time mode).
+"""Real-time alerts benchmark: event-to-alert latency of a real-time alert job.
 
-    python benchmarks/bench_rt_alerts.py --rate 5000 --duration 60
+    python benchmarks/bench_rt_alerts.py --rate 5000 --duration 60 [--job inventory]
 
-Starts a real single-node Kafka broker (127.0.0.1), writes a baseline
-`gold.seller_risk_features` for `--sellers` sellers (average order value 50) in a
-temporary lake, and runs the job in a child process, as `lakehouse run` would, from
-`--partitions` partitions of `seller_events` to `seller_risk_alerts`. A producer sends
-`--rate` events/s for `--duration` s; `--hit-share` of them are orders of 1,000 (over
-5x the seller's average order value: rule `order_over_5x_aov` fires), the rest orders
-of 20. An alert's latency = its Kafka timestamp (set when Spark's producer sent it) -
+Starts a real single-node Kafka broker (127.0.0.1), writes the job's context in a
+temporary lake and runs the job in a child process, as `lakehouse run` would, from
+`--partitions` partitions of its topic to its alerts topic. A producer sends `--rate`
+events/s for `--duration` s; `--hit-share` of them break one rule, the rest none.
+- `--job seller` (`seller_risk_alerts`): a baseline `gold.seller_risk_features` for
+  `--keys` sellers (average order value 50); hits are orders of 1,000 (over 5x the
+  average: `order_over_5x_aov`), the rest orders of 20.
+- `--job inventory` (`inventory_stock_alerts`): a book `gold.inventory_book_current`
+  of `--keys` pairs with 100 units available; hits are sales of 500 (`oversell`), the
+  rest sales of 1.
+An alert's latency = its Kafka timestamp (set when Spark's producer sent it) -
 the event's Kafka timestamp (set when the benchmark's producer sent it), both on this
 machine's clock. Reported: p50/p95/p99/max, alerts received against hits sent, and
 duplicates (the same alert_id twice).
 
-Results: benchmarks/results/seller_risk_alerts_rt.json unless --out (and printed).
+Results: benchmarks/results/<job>_rt.json unless --out (and printed).
 """
 
 from __future__ import annotations
@@ -36,20 +40,59 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.bench_stream import create_topic  # noqa: E402
 from devtools.kafka_broker import KafkaBroker  # noqa: E402
 
-TOPIC, ALERTS = "seller_events", "seller_risk_alerts"
-
-
-def write_baseline(lake_root: Path, sellers: int) -> None:
-    """gold.seller_risk_features with the columns the job reads, in a child JVM."""
-    code = f"""
+OPEN_LAKE = """
 from lakecore.job import RunOptions
 from lakecore.runner import open_lake
 lake = open_lake(RunOptions(overrides=("env.lakehouse.root={lake_root}", "env.lineage.enabled=false")))
-rows = [(f"s{{i}}", "2025-06-29", 300, 50.0, 80.0 if i % 10 == 0 else 10.0) for i in range({sellers})]
+"""
+PROFILES = {
+    "seller": {
+        "job": "seller_risk_alerts",
+        "topic": "seller_events",
+        "alerts": "seller_risk_alerts",
+        "rule": "order_over_5x_aov",
+        "context": OPEN_LAKE
+        + """
+rows = [(f"s{{i}}", "2025-06-29", 300, 50.0, 80.0 if i % 10 == 0 else 10.0) for i in range({keys})]
 df = lake.spark.createDataFrame(rows, "seller_id string, as_of_date string, orders_30d long, aov_30d double, risk_score double")
 lake.overwrite(df.selectExpr("seller_id", "cast(as_of_date as date) as_of_date", "orders_30d", "aov_30d", "risk_score"), "gold.seller_risk_features")
-"""
+""",
+    },
+    "inventory": {
+        "job": "inventory_stock_alerts",
+        "topic": "inventory_events",
+        "alerts": "inventory_stock_alerts",
+        "rule": "oversell",
+        "context": OPEN_LAKE
+        + """
+rows = [(f"L{{i % 50}}", f"K{{i}}", 100, 0, 100, 1) for i in range({keys})]
+df = lake.spark.createDataFrame(rows, "location_id string, sku string, on_hand long, reserved long, available long, events long")
+lake.overwrite(df.selectExpr("*", "current_timestamp() AS last_event_ts"), "gold.inventory_book_current")
+""",
+    },
+}
+
+
+def write_context(lake_root: Path, profile: dict, keys: int) -> None:
+    """The table the job joins (baseline or book), in a child JVM."""
+    code = profile["context"].format(lake_root=lake_root, keys=keys)
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True)
+
+
+def make_event(job: str, n: int, keys: int, hit: bool, event_id: str | None = None) -> tuple:
+    """(key, JSON value) of event `n`: one that breaks the profile's rule when `hit`."""
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    if job == "seller":
+        seller = f"s{n % keys}"
+        return seller, json.dumps({
+            "event_id": event_id or f"e{n}", "event_type": "order_placed", "seller_id": seller,
+            "event_ts": now, "amount": 1000.0 if hit else 20.0,
+        })  # fmt: skip
+    location = f"L{n % keys % 50}"
+    return location, json.dumps({
+        "event_id": event_id or f"e{n}", "location_id": location, "sku": f"K{n % keys}",
+        "event_type": "SALE", "quantity": 500 if hit else 1, "source": "POS", "event_ts": now,
+    })  # fmt: skip
 
 
 def produce_steady(servers: str, args, started: threading.Event) -> dict:
@@ -57,6 +100,7 @@ def produce_steady(servers: str, args, started: threading.Event) -> dict:
     from confluent_kafka import Producer
 
     producer = Producer({"bootstrap.servers": servers, "linger.ms": 0})
+    topic = PROFILES[args.job]["topic"]
     per_tick, hits, sent = max(1, args.rate // 100), 0, 0
     every = max(1, round(1 / args.hit_share)) if args.hit_share > 0 else 0
     t0 = time.monotonic()
@@ -65,15 +109,8 @@ def produce_steady(servers: str, args, started: threading.Event) -> dict:
     while time.monotonic() - t0 < args.duration:
         for _ in range(per_tick):
             hit = every and sent % every == 0
-            seller = f"s{sent % args.sellers}"
-            event = {
-                "event_id": f"e{sent}",
-                "event_type": "order_placed",
-                "seller_id": seller,
-                "event_ts": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-                "amount": 1000.0 if hit else 20.0,
-            }
-            producer.produce(TOPIC, key=seller, value=json.dumps(event))
+            key, value = make_event(args.job, sent, args.keys, bool(hit))
+            producer.produce(topic, key=key, value=value)
             hits += bool(hit)
             sent += 1
         producer.poll(0)
@@ -85,13 +122,13 @@ def produce_steady(servers: str, args, started: threading.Event) -> dict:
     return {"sent": sent, "hits": hits, "seconds": round(time.monotonic() - t0, 2)}
 
 
-def consume(servers: str, stop: threading.Event, out: list) -> None:
+def consume(servers: str, topic: str, stop: threading.Event, out: list) -> None:
     from confluent_kafka import Consumer
 
     consumer = Consumer(
         {"bootstrap.servers": servers, "group.id": "bench", "auto.offset.reset": "earliest"}
     )
-    consumer.subscribe([ALERTS])
+    consumer.subscribe([topic])
     while not stop.is_set():
         msg = consumer.poll(0.2)
         if msg is None or msg.error():
@@ -116,54 +153,57 @@ def main() -> int:
     parser.add_argument("--rate", type=int, default=5000)
     parser.add_argument("--duration", type=int, default=60)
     parser.add_argument("--partitions", type=int, default=1)
-    parser.add_argument("--sellers", type=int, default=500)
+    parser.add_argument("--job", choices=sorted(PROFILES), default="seller")
+    parser.add_argument("--keys", type=int, default=500, help="sellers, or (location, sku) pairs")
     parser.add_argument("--hit-share", type=float, default=0.02)
     parser.add_argument("--cores", type=int, default=2, help="the job's local[N]")
     parser.add_argument("--batch-duration", default=None, help="e.g. '60 seconds' (YAML's default)")
-    parser.add_argument(
-        "--out", type=Path, default=ROOT / "benchmarks/results/seller_risk_alerts_rt.json"
-    )
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    profile = PROFILES[args.job]
+    job_name, topic, alerts_topic = profile["job"], profile["topic"], profile["alerts"]
+    args.out = args.out or ROOT / f"benchmarks/results/{job_name}_rt.json"
     workdir = Path(tempfile.mkdtemp(prefix="bench-rt-"))
     broker = KafkaBroker(workdir / "kafka")
     servers = broker.start(owner_pid=os.getpid())
     result: dict = {
-        "benchmark": "seller_risk_alerts (real-time mode)",
+        "benchmark": f"{job_name} (real-time mode)",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
         "load_average_at_start": os.getloadavg(),
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
     }
     try:
-        create_topic(servers, TOPIC, args.partitions)
-        create_topic(servers, ALERTS, 1)
+        create_topic(servers, topic, args.partitions)
+        create_topic(servers, alerts_topic, 1)
         lake = workdir / "lake"
-        write_baseline(lake, args.sellers)
+        write_context(lake, profile, args.keys)
         cmd = [
-            sys.executable, "-m", "jobs", "run", "seller_risk_alerts",
+            sys.executable, "-m", "jobs", "run", job_name,
             f"--set=env.lakehouse.root={lake}", f"--set=env.spark.master=local[{args.cores}]",
             "--set=env.lineage.enabled=false",
-            f"--set=seller_risk_alerts.source.bootstrap_servers={servers}",
-            "--set=seller_risk_alerts.source.starting_offsets=earliest",
+            f"--set={job_name}.source.bootstrap_servers={servers}",
+            f"--set={job_name}.source.starting_offsets=earliest",
             f"--timeout={args.duration + 60}",
         ]  # fmt: skip
         if args.batch_duration:
-            cmd.append(f"--set=seller_risk_alerts.batch_duration={args.batch_duration}")
+            cmd.append(f"--set={job_name}.batch_duration={args.batch_duration}")
         log = (workdir / "job.log").open("w")
         job = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         alerts: list = []
         stop = threading.Event()
-        reader = threading.Thread(target=consume, args=(servers, stop, alerts), daemon=True)
+        reader = threading.Thread(
+            target=consume, args=(servers, alerts_topic, stop, alerts), daemon=True
+        )
         reader.start()
         # Warm-up: the query planned and running (one alert through end to end).
-        warm = {"event_id": "warm", "event_type": "order_placed", "seller_id": "s1",
-                "event_ts": datetime.now(UTC).isoformat(), "amount": 99999.0}  # fmt: skip
         from confluent_kafka import Producer
 
         p = Producer({"bootstrap.servers": servers})
         deadline = time.monotonic() + 180
         while not alerts and time.monotonic() < deadline and job.poll() is None:
-            p.produce(TOPIC, key="s1", value=json.dumps(warm))
+            key, warm = make_event(args.job, 1, args.keys, hit=True, event_id="warm")
+            p.produce(topic, key=key, value=warm)
             p.flush(5)
             time.sleep(2)
         if not alerts:
@@ -176,8 +216,8 @@ def main() -> int:
         reader.join(10)
         job.terminate()
         job.wait(60)
-        ids = [a[0] for a in alerts if a[1] == "order_over_5x_aov"]
-        latencies = [a[2] for a in alerts if a[1] == "order_over_5x_aov"]
+        ids = [a[0] for a in alerts if a[1] == profile["rule"]]
+        latencies = [a[2] for a in alerts if a[1] == profile["rule"]]
         result["alerts"] = {
             "received": len(ids),
             "distinct": len(set(ids)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -10,7 +11,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from lakecore.config import PROJECT_ROOT
@@ -51,6 +52,30 @@ def produce(
         producer.produce(topic, key=key, value=value, on_delivery=delivered)
     assert producer.flush(60) == 0
     return positions
+
+
+def consume_json(
+    servers: str, topic: str, want: int, seconds: float = 30
+) -> list[tuple[str, dict]]:
+    """(key, JSON value) of the messages on `topic`: read until `want` are in, then until
+    a second passes without another (an unexpected extra still shows), or `seconds`."""
+    consumer = Consumer(
+        {"bootstrap.servers": servers, "group.id": f"read-{topic}", "auto.offset.reset": "earliest"}
+    )
+    consumer.subscribe([topic])
+    got: list[tuple[str, dict]] = []
+    deadline, quiet = time.monotonic() + seconds, 0
+    try:
+        while time.monotonic() < deadline and quiet < 2:
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error():
+                quiet += len(got) >= want
+                continue
+            quiet = 0
+            got.append((msg.key().decode(errors="replace"), json.loads(msg.value())))
+    finally:
+        consumer.close()
+    return got
 
 
 def run_until_killed(

@@ -13,11 +13,10 @@ import hashlib
 import json
 
 import pytest
-from confluent_kafka import Consumer
 
 from lakecore.io import Lakehouse
 from tests.conftest import run_cli
-from tests.stream_helpers import produce
+from tests.stream_helpers import consume_json, produce
 
 pytestmark = pytest.mark.integration
 
@@ -61,16 +60,9 @@ def test_each_rule_fires_on_its_event_only_with_the_evidence(spark, kafka, tmp_p
     )  # fmt: skip
     lake.overwrite(baseline, "gold.seller_risk_features")
 
-    assert run_cli(lake_root, "run", "seller_risk_alerts", *sets(servers), "--timeout=20") == 0
+    assert run_cli(lake_root, "run", "seller_risk_alerts", *sets(servers), "--timeout=15") == 0
 
-    consumer = Consumer({"bootstrap.servers": servers, "group.id": "t", "auto.offset.reset": "earliest"})  # fmt: skip
-    consumer.subscribe([ALERTS])
-    got = []
-    for _ in range(40):
-        msg = consumer.poll(0.5)
-        if msg is not None and not msg.error():
-            got.append((msg.key().decode(), json.loads(msg.value())))
-    consumer.close()
+    got = consume_json(servers, ALERTS, want=3)
     fired = {(a["event_id"], a["rule"], a["severity"], key) for key, a in got}
     assert fired == {
         ("e1", "order_over_5x_aov", "warning", "a"),

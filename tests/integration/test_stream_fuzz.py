@@ -22,17 +22,15 @@ import datetime as dt
 import json
 import os
 import random
-import time
 
 import pytest
-from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
 from pyspark.sql import functions as F
 
 from lakecore.io import Lakehouse
 from lakecore.streaming import PROGRESS
 from tests.conftest import run_cli
-from tests.stream_helpers import kafka_sets, produce
+from tests.stream_helpers import consume_json, kafka_sets, produce
 
 pytestmark = pytest.mark.integration
 
@@ -361,27 +359,11 @@ def check_each_message_once(
     return b
 
 
-def alerts_of(servers: str, expected: set, seconds: float = 30) -> set:
-    """(event id, rule) of the alerts on ALERTS_TOPIC: read until `expected` are all in,
-    then until a second passes without one (or `seconds` in all)."""
-    consumer = Consumer(
-        {"bootstrap.servers": servers, "group.id": "fuzz", "auto.offset.reset": "earliest"}
-    )
-    consumer.subscribe([ALERTS_TOPIC])
-    got: set = set()
-    deadline, quiet = time.monotonic() + seconds, 0
-    try:
-        while time.monotonic() < deadline and quiet < 2:
-            msg = consumer.poll(0.5)
-            if msg is None or msg.error():
-                quiet += expected <= got
-                continue
-            quiet = 0
-            alert = json.loads(msg.value())
-            got.add((alert["event_id"], alert["rule"]))
-    finally:
-        consumer.close()
-    return got
+def alerts_of(servers: str, expected: set) -> set:
+    """(event id, rule) of the alerts on ALERTS_TOPIC."""
+    return {
+        (a["event_id"], a["rule"]) for _, a in consume_json(servers, ALERTS_TOPIC, len(expected))
+    }
 
 
 def test_seller_stream_and_alerts_survive_a_fuzzed_batch(spark, kafka, tmp_path):
