@@ -48,6 +48,9 @@ pytestmark = pytest.mark.integration
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
 DEMO = {st.table: st for st in SOURCES["demo"].tables}
 FORMATS = ("csv", "csv.gz", "tsv", "jsonl", "parquet")
+# Canonical tables no demo file lands: Walmart's, in its own positional CSV layout.
+WALMART = {st.table: st for st in SOURCES["walmart"].tables if st.table not in DEMO}
+WALMART_FILES = {"store_sales": "train.csv", "store_features": "features.csv"}
 
 HOSTILE = [
     "",
@@ -101,34 +104,49 @@ VALID = {
 }
 
 
+def canonical_of(spec, raw: str) -> str:
+    """The canonical column a raw column feeds (a rename, or an expression over it)."""
+    for column, expression in spec.mapping.items():
+        if raw in expression:
+            return column
+    return raw
+
+
 @st.composite
 def landing_case(draw):
-    table = draw(st.sampled_from(sorted(DEMO)))
+    table = draw(st.sampled_from(sorted({**DEMO, **WALMART})))
     schema = TABLES[table]
-    fmt = draw(st.sampled_from(FORMATS))
+    spec = DEMO.get(table) or WALMART[table]
+    fmt = draw(st.sampled_from(FORMATS if table in DEMO else ("csv", "csv.gz")))
+    columns = list(spec.raw_columns) or schema.names
     n = draw(st.integers(min_value=1, max_value=6))
     rows = []
     for i in range(n):
         row = {}
-        for col, dtype in schema.columns:
-            if col in schema.keys:
-                row[col] = f"k{i}" if isinstance(dtype, T.StringType) else str(i + 1)
+        for col in columns:
+            canonical = canonical_of(spec, col)
+            dtype = schema.type_of(canonical)
+            if canonical in schema.keys:
+                row[col] = {T.StringType: f"k{i}", T.DateType: f"2025-01-{i + 1:02d}"}.get(
+                    type(dtype), str(i + 1)
+                )
             else:
                 row[col] = VALID[type(dtype)]
-        for col in draw(st.sets(st.sampled_from(schema.names), max_size=4)):
+        for col in draw(st.sets(st.sampled_from(columns), max_size=4)):
             row[col] = draw(st.one_of(st.sampled_from(HOSTILE), st.text(max_size=12)))
         rows.append(row)
+    keys = [c for c in columns if canonical_of(spec, c) in schema.keys]
     if n > 1 and draw(st.booleans()):  # the same key twice, other content
-        rows[-1] = {**rows[-1], **{k: rows[0][k] for k in schema.keys}}
+        rows[-1] = {**rows[-1], **{k: rows[0][k] for k in keys}}
     if draw(st.integers(min_value=0, max_value=9)) == 0:
-        rows[0][schema.names[-1]] = "y" * 1_000_000  # a 1 MB field
+        rows[0][columns[-1]] = "y" * 1_000_000  # a 1 MB field
     return table, fmt, rows
 
 
 def write_landing(folder: Path, table: str, fmt: str, rows: list[dict]) -> Path:
-    names = TABLES[table].names
-    target = folder / table
-    target.mkdir(parents=True)
+    names = list(rows[0])
+    target = folder / table if table in DEMO else folder
+    target.mkdir(parents=True, exist_ok=True)
     if fmt == "parquet":
         cols = {c: [r[c] for r in rows] for c in names}
         pq.write_table(pa.table(cols), target / "part-0.parquet")
@@ -144,12 +162,14 @@ def write_landing(folder: Path, table: str, fmt: str, rows: list[dict]) -> Path:
         writer.writerows(rows)
         data = buf.getvalue().encode("utf-8")
         name = {"csv": "part-0.csv", "csv.gz": "part-0.csv.gz", "tsv": "part-0.tsv"}[fmt]
+        if table in WALMART:
+            name = WALMART_FILES[table] + (".gz" if fmt == "csv.gz" else "")
         (target / name).write_bytes(gzip.compress(data) if fmt == "csv.gz" else data)
     return target
 
 
 def parse(spark, folder: Path, table: str):
-    st_ = DEMO[table]
+    st_ = DEMO.get(table) or WALMART[table]
     schema = TABLES[table]
     raw = read_source_table(spark, str(folder), st_, schema.names)
     return (
