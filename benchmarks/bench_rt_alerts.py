@@ -9,7 +9,7 @@ events/s for `--duration` s; `--hit-share` of them break one rule, the rest none
 - `--job seller` (`seller_risk_alerts`): a baseline `gold.seller_risk_features` for
   `--keys` sellers (average order value 50); hits are orders of 1,000 (over 5x the
   average: `order_over_5x_aov`), the rest orders of 20.
-- `--job inventory` (`inventory_stock_alerts`): a book `gold.inventory_book_current`
+- `--job inventory` (`inventory_book_alerts`): a book `gold.inventory_book_current`
   of `--keys` pairs with 100 units available; hits are sales of 500 (`oversell`), the
   rest sales of 1.
 An alert's latency = its Kafka timestamp (set when Spark's producer sent it) -
@@ -59,9 +59,9 @@ lake.overwrite(df.selectExpr("seller_id", "cast(as_of_date as date) as_of_date",
 """,
     },
     "inventory": {
-        "job": "inventory_stock_alerts",
+        "job": "inventory_book_alerts",
         "topic": "inventory_events",
-        "alerts": "inventory_stock_alerts",
+        "alerts": "inventory_book_alerts",
         "rule": "oversell",
         "context": OPEN_LAKE
         + """

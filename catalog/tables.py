@@ -292,6 +292,9 @@ TABLES: dict[str, TableSchema] = {
             rules={
                 "event_type": f"event_type {_in(INVENTORY_EVENT_TYPES)}",
                 "source": f"source {_in(INVENTORY_SOURCES)}",
+                # the stream's bound too (transforms/inventory/stream.py MAX_QUANTITY): the
+                # book adds quantities as 64-bit integers
+                "quantity": "abs(quantity) <= 1000000000",
             },
             job_owned_rows=RECON_ROWS,
         ),

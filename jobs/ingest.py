@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import unquote
 
 from pydantic import Field, field_validator
@@ -47,7 +48,9 @@ class IngestParams(StrictModel):
     parallel_tables: int = Field(2, ge=1)
     # Business bounds, "table.column" -> the largest plausible value: a larger one is
     # quarantined as `implausible_value:<column>` (the type's own range is checked anyway).
-    max_values: dict[str, float] = Field(default_factory=dict)
+    max_values: dict[str, Annotated[float, Field(allow_inf_nan=False, gt=-1e16, lt=1e16)]] = Field(
+        default_factory=dict
+    )
 
     @field_validator("max_values")
     @classmethod

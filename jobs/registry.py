@@ -20,7 +20,7 @@ JOB_MODULES = (
     "jobs.inventory_reconciliation",
     "jobs.publish_inventory_events",
     "jobs.inventory_stream",
-    "jobs.inventory_stock_alerts",
+    "jobs.inventory_book_alerts",
     "jobs.als_embeddings",
     "jobs.maintain_tables",
 )

@@ -11,6 +11,7 @@ and the baseline it was judged against. How real-time mode runs it: lakecore.rea
 from __future__ import annotations
 
 from pydantic import Field
+from pyspark.sql import DataFrame
 
 from lakecore.config import JobConfig
 from lakecore.job import JobContext, JobSpec
@@ -51,12 +52,14 @@ class SellerAlertConfig(JobConfig):
 
 
 def run(ctx: JobContext) -> None:
-    lake = ctx.lake
-    baseline = latest_baseline(lake.read(BASELINE)) if lake.exists(BASELINE) else None
-    if baseline is None:
+    def baseline() -> DataFrame:
+        if ctx.lake.exists(BASELINE):
+            return latest_baseline(ctx.lake.read(BASELINE))
         ctx.log.warning("%s does not exist: every seller is judged without a baseline", BASELINE)
-        baseline = ctx.spark.createDataFrame([], EMPTY_BASELINE)
-    run_alert_query(ctx, "seller_risk_alerts", ctx.job.seller_risk_alerts, baseline, evaluate_rules)
+        return ctx.spark.createDataFrame([], EMPTY_BASELINE)
+
+    p = ctx.job.seller_risk_alerts
+    run_alert_query(ctx, "seller_risk_alerts", p, EMPTY_BASELINE, baseline, evaluate_rules)
 
 
 SPEC = JobSpec(

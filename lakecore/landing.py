@@ -36,6 +36,7 @@ FORMATS = {
     ".user": "csv",
 }
 CORRUPT = "_corrupt_record"
+MAX_PROBE_CHARS = 1 << 16  # what a file's probe reads of it, at most
 
 
 class LandingSpec(Protocol):
@@ -101,25 +102,39 @@ def first_lines(spark: SparkSession, path: str, encoding: str = "UTF-8", n: int 
     """Up to `n` first lines of a landing file (decompressed), read through Hadoop's file
     system, so a local path and an s3a:// URI read the same way, without a Spark job.
     A zero-byte file (also a zero-byte `.gz`) has no lines."""
-    if _size(spark, path) == 0:
-        return []
     jvm = spark.sparkContext._jvm
     conf = spark.sparkContext._jsc.hadoopConfiguration()
-    hpath = jvm.org.apache.hadoop.fs.Path(path)
-    stream = hpath.getFileSystem(conf).open(hpath)
+    stream = None
     try:
+        if _size(spark, path) == 0:
+            return []
+        hpath = jvm.org.apache.hadoop.fs.Path(path)
+        stream = hpath.getFileSystem(conf).open(hpath)
         codec = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(conf).getCodec(hpath)
         if codec is not None:
-            stream = codec.createInputStream(stream)
-        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, encoding))
-        lines: list[str] = []
-        while len(lines) < n and (line := reader.readLine()) is not None:
-            lines.append(line)
-        return lines
-    except Exception as e:  # py4j: a corrupt .gz header, an unreadable object...
-        raise LandingError(f"{path}: cannot be read: {str(e).splitlines()[0]}") from None
+            stream = codec.createInputStream(stream)  # closing it closes the file too
+        reader = jvm.java.io.InputStreamReader(stream, encoding)
+        # The first MAX_PROBE_CHARS characters at most: a file without line breaks is
+        # not read whole into the driver (a longer first line is checked by its start).
+        chars = spark.sparkContext._gateway.new_array(jvm.char, MAX_PROBE_CHARS)
+        got, text = 0, ""
+        while got < MAX_PROBE_CHARS:
+            k = reader.read(chars, got, MAX_PROBE_CHARS - got)
+            if k < 0:
+                break
+            got += k
+        text = jvm.java.lang.String(chars, 0, got) if got else ""
+        # Blank lines carry no record: a header followed by blank lines is a header only.
+        lines = [line.rstrip("\r") for line in text.split("\n")]
+        return [line for line in lines if line.strip()][:n]
+    except LandingError:
+        raise
+    except Exception as e:  # py4j: a corrupt .gz header, a missing or unreadable object...
+        cause = getattr(e, "java_exception", None)
+        raise LandingError(f"{path}: cannot be read: {cause or e}") from None
     finally:
-        stream.close()
+        if stream is not None:
+            stream.close()
 
 
 def _size(spark: SparkSession, path: str) -> int:
@@ -170,6 +185,13 @@ def probe_csv(
             raise LandingError(
                 f"{path}: header has {len(header)} columns, the {st.table} source expects "
                 f"{len(st.raw_columns)} ({', '.join(st.raw_columns)}); found: {', '.join(header)}"
+            )
+        # Read by position: a file with the same columns in another order would put one
+        # column's values into another.
+        if [c.lower() for c in header] != [c.lower() for c in st.raw_columns]:
+            raise LandingError(
+                f"{path}: header ({', '.join(header)}) is not the {st.table} source's "
+                f"columns in order ({', '.join(st.raw_columns)})"
             )
     else:
         missing = [c for c in required if c not in header]

@@ -56,9 +56,15 @@ class AlertOptions(RunOptions):
 
 
 def run_alert_query(
-    ctx: JobContext, section: str, p: AlertParams, context: DataFrame, evaluate: Evaluate
+    ctx: JobContext,
+    section: str,
+    p: AlertParams,
+    context_schema: str,
+    load_context: Callable[[], DataFrame],
+    evaluate: Evaluate,
 ) -> None:
-    """Check the config (exit 2 before the query starts), then run the query until it is
+    """Check the config (exit 2 before anything is read: the rules are compiled against an
+    empty context of `context_schema`), load the context, then run the query until it is
     stopped or `--timeout` passes; record the messages read and the rules."""
     where = ctx.cfg.job_file
     if not p.source.bootstrap_servers:
@@ -67,12 +73,14 @@ def run_alert_query(
     if unknown:
         raise ConfigError(f"{where}: {section}.severities names unknown rules {unknown}")
     spark = ctx.spark
+    empty = spark.createDataFrame([], context_schema)
     for name, sql in p.rules.items():  # a wrong rule stops the job before the query starts
         try:
-            _ = evaluate(spark.createDataFrame([], KAFKA_SCHEMA), context, {name: sql}, {}).schema
+            _ = evaluate(spark.createDataFrame([], KAFKA_SCHEMA), empty, {name: sql}, {}).schema
         except Exception as exc:
             first = str(exc).strip().splitlines()[0]
             raise ConfigError(f"{where}: {section}.rules.{name}: {sql!r}: {first}") from None
+    context = load_context()
     raw = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", p.source.bootstrap_servers)

@@ -27,7 +27,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -185,6 +185,42 @@ def parse(spark, folder: Path, table: str):
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(case=landing_case())
+# Walmart's tables on every run (random draws pick 2 of 16 tables only now and then).
+@example(
+    case=(
+        "store_sales",
+        "csv.gz",
+        [
+            {
+                "Store": "1",
+                "Dept": "2",
+                "Date": "2010-02-05",
+                "Weekly_Sales": "24924.50",
+                "IsHoliday": "FALSE",
+            },
+            {
+                "Store": "1",
+                "Dept": "2",
+                "Date": "2010-02-05",
+                "Weekly_Sales": "1e308",
+                "IsHoliday": "x",
+            },
+            {
+                "Store": "",
+                "Dept": "3.5",
+                "Date": "2010-13-01",
+                "Weekly_Sales": "0.001",
+                "IsHoliday": "TRUE",
+            },
+        ],
+    )
+)
+@example(case=("store_features", "csv", [
+    {"Store": "1", "Date": "2010-02-05", "Temperature": "42.31", "Fuel_Price": "2.572",
+     "MarkDown1": "NA", "MarkDown2": "-0", "MarkDown3": "Infinity", "MarkDown4": "a,b",
+     "MarkDown5": "99999999999999999999", "CPI": "211.0963582", "Unemployment": "8.106",
+     "IsHoliday": "FALSE"},
+]))  # fmt: skip
 def test_every_fuzzed_row_is_kept_or_quarantined_once(spark, tmp_path_factory, case):
     table, fmt, rows = case
     folder = tmp_path_factory.mktemp("fuzz")

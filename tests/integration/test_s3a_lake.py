@@ -157,13 +157,20 @@ def test_s3a_two_drivers_writing_one_table_lose_commits_silently(s3, tmp_path):
         for who in ("a", "b")
     ]
     results = {}
-    for who, proc in zip(("a", "b"), procs, strict=True):
-        out, _ = proc.communicate(timeout=600)
-        assert proc.returncode == 0, (tmp_path / f"{who}.log").read_text()[-3000:]
-        (line,) = [x for x in out.splitlines() if x.startswith("RESULT ")]
-        results[who] = json.loads(line.removeprefix("RESULT "))
+    try:
+        for who, proc in zip(("a", "b"), procs, strict=True):
+            out, _ = proc.communicate(timeout=600)
+            logs = "".join((tmp_path / f"{w}.log").read_text()[-2000:] for w in ("a", "b"))
+            assert proc.returncode == 0, logs
+            (line,) = [x for x in out.splitlines() if x.startswith("RESULT ")]
+            results[who] = json.loads(line.removeprefix("RESULT "))
+    finally:
+        for proc in procs:  # one failed or timed out: the other does not outlive the test
+            if proc.poll() is None:
+                proc.kill()
     assert results["a"]["errors"] == results["b"]["errors"] == []  # nobody was told
     rows = results["a"]["rows"]
     kept = rows.get("a", 0) + rows.get("b", 0)
     assert kept < 2 * RACE_ROUNDS, f"no commit lost in {RACE_ROUNDS} rounds: {results}"
-    assert results["a"]["versions"] == 1 + kept  # the lost commits left no version behind
+    # Both believed every commit made it: 2 x RACE_ROUNDS appends, fewer versions.
+    assert results["a"]["versions"] < 1 + 2 * RACE_ROUNDS

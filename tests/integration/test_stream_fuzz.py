@@ -407,7 +407,7 @@ def test_seller_stream_and_alerts_survive_a_fuzzed_batch(spark, kafka, tmp_path)
         f"--set=seller_risk_alerts.alerts_topic={ALERTS_TOPIC}",
         "--set=seller_risk_alerts.batch_duration=5 seconds",
     ]
-    assert run_cli(lake_root, "run", "seller_risk_alerts", *alert_sets, "--timeout=8") == 0
+    assert run_cli(lake_root, "run", "seller_risk_alerts", *alert_sets, "--timeout=15") == 0
     large = {(r.event_id, "large_order_new_seller") for r in placed if (r.amount or 0) > 500}
     assert len(large) > 10
     assert alerts_of(servers, large) == large

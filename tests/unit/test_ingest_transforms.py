@@ -84,6 +84,7 @@ def _validated(spark, rows):
         ("12.345", T.DecimalType(18, 2), None),  # never rounded to 12.35
         ("9999999999999999.99", T.DecimalType(18, 2), Decimal("9999999999999999.99")),
         ("10000000000000000", T.DecimalType(18, 2), None),
+        ("1e-320", T.DecimalType(18, 2), None),  # not 0.00
         ("1e308", T.DecimalType(18, 2), None),
         ("TRUE", T.BooleanType(), True),
         ("2012-02-10", T.DateType(), dt.date(2012, 2, 10)),
@@ -191,12 +192,14 @@ def test_numbers_that_do_not_fit_are_quarantined_with_why(spark):
             ("c", "0.001", "2.5"),
             ("d", "Infinity", "two"),
             ("e", "99999999999999999999999999999999999999999", "1e40"),
+            ("f", "100.01", "1"),  # above the business bound
+            ("g", "0.0000000000000000000000001", "1"),
         ],
         "id string, price string, qty string",
     ).transform(_with_lineage, "f.csv")
     parsed = raw.transform(
         with_mapped_columns, {"id": "id", "price": "price", "qty": "qty"}
-    ).transform(with_typed_columns, schema, TS_FORMATS, ("yyyy-MM-dd",))
+    ).transform(with_typed_columns, schema, TS_FORMATS, ("yyyy-MM-dd",), {"price": 100.0})
     got = {r.id: (r.price, list(r._errors)) for r in parsed.collect()}
     assert got == {
         "a": (Decimal("19.99"), []),
@@ -204,4 +207,6 @@ def test_numbers_that_do_not_fit_are_quarantined_with_why(spark):
         "c": (None, ["bad_scale:price", "bad_scale:qty"]),
         "d": (None, ["bad_type:price", "bad_type:qty"]),
         "e": (None, ["out_of_range:price", "out_of_range:qty"]),
+        "f": (Decimal("100.01"), ["implausible_value:price"]),
+        "g": (None, ["bad_scale:price"]),
     }

@@ -72,7 +72,12 @@ def parse_value(
         return whole.try_cast(dtype)
     if isinstance(dtype, T.DecimalType):
         value = col.try_cast(dtype)
-        return F.when(value == col.try_cast(_wide(dtype)), value)
+        # Equal to the wide parse (no decimal place dropped within 38 digits) and, as a
+        # double, to the text's own double (no tiny value such as 1e-320 rounded to 0).
+        exact = (value == col.try_cast(_wide(dtype))) & (
+            value.cast("double") == col.try_cast("double")
+        )
+        return F.when(exact, value)
     if isinstance(dtype, T.DoubleType):
         value = col.try_cast("double")
         return F.when(F.abs(value) <= F.lit(DOUBLE_MAX), value)  # not NaN, not +-Infinity

@@ -1,4 +1,4 @@
-"""inventory_stock_alerts: ledger events -> alerts on a Kafka topic, in Spark's real-time mode.
+"""inventory_book_alerts: ledger events -> alerts on a Kafka topic, in Spark's real-time mode.
 
 The sub-second path beside `inventory_stream` (which keeps the exact book in Delta): each
 ledger event is joined with its pair's current book (`gold.inventory_book_current`,
@@ -17,7 +17,7 @@ from lakecore.config import JobConfig
 from lakecore.job import JobContext, JobSpec
 from lakecore.realtime import AlertOptions, AlertParams, run_alert_query
 from lakecore.streaming import StreamSource
-from transforms.inventory.stock_alerts import book_context, evaluate_stock_rules
+from transforms.inventory.book_alerts import book_context, evaluate_book_rules
 
 BOOK = "gold.inventory_book_current"
 EMPTY_BOOK = (
@@ -36,37 +36,34 @@ DEFAULT_RULES = {
 }
 
 
-class StockAlertParams(AlertParams):
+class BookAlertParams(AlertParams):
     source: StreamSource = StreamSource(kind="kafka", topic="inventory_events")
-    alerts_topic: str = "inventory_stock_alerts"
+    alerts_topic: str = "inventory_book_alerts"
     # rule name -> SQL condition over the event (event_type, quantity, d_on_hand...) and
     # the pair's book (book_on_hand, book_reserved, book_available, book_events,
     # book_last_event_ts; null for a pair the book has never seen)
     rules: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_RULES), min_length=1)
 
 
-class StockAlertConfig(JobConfig):
-    inventory_stock_alerts: StockAlertParams = StockAlertParams()
+class BookAlertConfig(JobConfig):
+    inventory_book_alerts: BookAlertParams = BookAlertParams()
 
 
 def run(ctx: JobContext) -> None:
-    lake = ctx.lake
-    if lake.exists(BOOK):
-        book = book_context(lake.read(BOOK))
-    else:
-        ctx.log.warning("%s does not exist: every pair is judged without a book", BOOK)
-        book = ctx.spark.createDataFrame([], EMPTY_BOOK)
-    p = ctx.job.inventory_stock_alerts
-    run_alert_query(ctx, "inventory_stock_alerts", p, book, evaluate_stock_rules)
+    # No book, no job (TableNotFoundError, exit 1): judged against an empty one, every
+    # sale would be an `unknown_pair` until a restart re-read the book.
+    p = ctx.job.inventory_book_alerts
+    run_alert_query(ctx, "inventory_book_alerts", p, EMPTY_BOOK,
+                    lambda: book_context(ctx.lake.read(BOOK)), evaluate_book_rules)  # fmt: skip
 
 
 SPEC = JobSpec(
-    name="inventory_stock_alerts",
+    name="inventory_book_alerts",
     description="ledger events (Kafka) -> stock alerts on a Kafka topic, in real-time mode",
-    config_model=StockAlertConfig,
+    config_model=BookAlertConfig,
     run=run,
     reads=("kafka:inventory_events", BOOK),
-    writes=("kafka:inventory_stock_alerts",),
+    writes=("kafka:inventory_book_alerts",),
     options_model=AlertOptions,
     in_demo=False,
 )

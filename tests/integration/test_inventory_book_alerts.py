@@ -1,4 +1,4 @@
-"""inventory_stock_alerts in Spark's real-time mode, from a real broker to a real broker.
+"""inventory_book_alerts in Spark's real-time mode, from a real broker to a real broker.
 
 Eight messages against a book of two pairs; the job runs in this session for a few
 seconds (real-time mode holds one task slot per partition: a 1-partition topic).
@@ -30,7 +30,7 @@ def event(event_id: str, location: str, sku: str, event_type: str, quantity: int
                        "event_ts": TS.isoformat()})  # fmt: skip
 
 
-def test_each_stock_rule_fires_on_its_event_only_with_the_book(spark, kafka, tmp_path):
+def test_each_book_rule_fires_on_its_event_only_with_the_book(spark, kafka, tmp_path):
     servers = kafka.bootstrap_servers
     kafka.create_topic(ALERTS, partitions=1)
     produce(servers, TOPIC, 1, [
@@ -53,13 +53,13 @@ def test_each_stock_rule_fires_on_its_event_only_with_the_book(spark, kafka, tmp
     Lakehouse(spark, str(lake_root)).overwrite(book, "gold.inventory_book_current")
 
     sets = [
-        f"--set=inventory_stock_alerts.source.bootstrap_servers={servers}",
-        f"--set=inventory_stock_alerts.source.topic={TOPIC}",
-        "--set=inventory_stock_alerts.source.starting_offsets=earliest",
-        f"--set=inventory_stock_alerts.alerts_topic={ALERTS}",
-        "--set=inventory_stock_alerts.batch_duration=5 seconds",  # a quick stop at --timeout
+        f"--set=inventory_book_alerts.source.bootstrap_servers={servers}",
+        f"--set=inventory_book_alerts.source.topic={TOPIC}",
+        "--set=inventory_book_alerts.source.starting_offsets=earliest",
+        f"--set=inventory_book_alerts.alerts_topic={ALERTS}",
+        "--set=inventory_book_alerts.batch_duration=5 seconds",  # a quick stop at --timeout
     ]
-    assert run_cli(lake_root, "run", "inventory_stock_alerts", *sets, "--timeout=15") == 0
+    assert run_cli(lake_root, "run", "inventory_book_alerts", *sets, "--timeout=15") == 0
 
     got = consume_json(servers, ALERTS, want=4)
     fired = {(a["event_id"], a["rule"], a["severity"], key) for key, a in got}
@@ -79,14 +79,16 @@ def test_each_stock_rule_fires_on_its_event_only_with_the_book(spark, kafka, tmp
     e1 = by_event["e1"]
     assert (e1["quantity"], e1["event_source"], e1["source"]["topic"]) == (8, "POS", TOPIC)
     run = Lakehouse(spark, str(lake_root)).read("ops.job_runs").first()
-    assert (run.job, run.status) == ("inventory_stock_alerts", "SUCCEEDED")
+    assert (run.job, run.status) == ("inventory_book_alerts", "SUCCEEDED")
     assert json.loads(run.table_counts)["_extra"]["input_rows"] == 8
 
 
-def test_a_wrong_stock_rule_or_a_delta_source_stops_before_the_query(tmp_path, kafka):
+def test_a_wrong_book_rule_a_delta_source_or_no_book_stops_before_the_query(tmp_path, kafka):
     lake_root = tmp_path / "lake"
-    servers = f"--set=inventory_stock_alerts.source.bootstrap_servers={kafka.bootstrap_servers}"
-    bad_rule = "--set=inventory_stock_alerts.rules.broken=quantity >>> 5"
-    assert run_cli(lake_root, "run", "inventory_stock_alerts", servers, bad_rule) == 2
-    delta = "--set=inventory_stock_alerts.source.kind=delta"
-    assert run_cli(lake_root, "run", "inventory_stock_alerts", delta) == 2
+    servers = f"--set=inventory_book_alerts.source.bootstrap_servers={kafka.bootstrap_servers}"
+    bad_rule = "--set=inventory_book_alerts.rules.broken=quantity >>> 5"
+    assert run_cli(lake_root, "run", "inventory_book_alerts", servers, bad_rule) == 2
+    delta = "--set=inventory_book_alerts.source.kind=delta"
+    assert run_cli(lake_root, "run", "inventory_book_alerts", delta) == 2
+    # A valid config but no book yet: stops before the query (not judged against nothing).
+    assert run_cli(lake_root, "run", "inventory_book_alerts", servers) == 1

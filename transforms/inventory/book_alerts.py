@@ -29,7 +29,7 @@ def book_context(book: DataFrame) -> DataFrame:
     return book.select(*PAIR, *[F.col(c).alias(f"book_{c}") for c in BOOK_CONTEXT])
 
 
-def evaluate_stock_rules(
+def evaluate_book_rules(
     raw: DataFrame, book: DataFrame, rules: Mapping[str, str], severities: Mapping[str, str]
 ) -> DataFrame:
     """Kafka messages -> one alert row per (valid event, rule that fires), keyed by location.
