@@ -105,12 +105,26 @@ def test_a_file_that_cannot_be_mapped_fails_naming_it_and_publishes_nothing(
     assert not lake.exists("ops.ingested_files")
 
 
-def test_a_positional_file_with_another_column_count_fails_naming_it(spark, lake_root, tmp_path):
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ("Store,Dept,Date,IsHoliday", "train.csv.gz: header has 4 columns"),  # one missing
+        # All five, two swapped: read by position, sales would land in is_holiday.
+        ("Store,Dept,Date,IsHoliday,Weekly_Sales", "is not the store_sales source's columns"),
+    ],
+    ids=["another-column-count", "same-columns-another-order"],
+)
+def test_a_positional_file_whose_header_differs_fails_naming_it(
+    spark, lake_root, tmp_path, header, message
+):
     folder = tmp_path / "walmart"
     folder.mkdir()
-    with gzip.open(folder / "train.csv.gz", "wt") as f:  # Weekly_Sales missing
-        f.write("Store,Dept,Date,IsHoliday\n1,1,2010-02-05,FALSE\n")
+    row = ",".join({"Store": "1", "Dept": "1", "Date": "2010-02-05", "IsHoliday": "FALSE",
+                    "Weekly_Sales": "24924.50"}[c] for c in header.split(","))  # fmt: skip
+    with gzip.open(folder / "train.csv.gz", "wt") as f:
+        f.write(f"{header}\n{row}\n")
     assert _ingest(lake_root, folder, source="walmart", table="store_sales") == 1
-    run = _last_run(Lakehouse(spark, str(lake_root)))
-    assert "train.csv.gz: header has 4 columns" in run.error_message
-    assert "Weekly_Sales" in run.error_message
+    lake = Lakehouse(spark, str(lake_root))
+    run = _last_run(lake)
+    assert message in run.error_message and "Weekly_Sales" in run.error_message
+    assert not lake.exists("bronze.store_sales")
