@@ -1,8 +1,10 @@
-"""seller_risk_daily: landing files -> silver -> gold.seller_risk_features for yesterday -> events.
+"""seller_risk_daily: landing files -> silver -> gold.seller_risk_features for yesterday -> scores, events.
 
 Runs at 02:00 UTC for the day that just ended (`ds` = the data interval's start).
 The Great Expectations gate runs inside `seller_risk_features` before it
 publishes: a failing check fails that task, so nothing downstream sees the day.
+`seller_risk_scoring` then adds the published model's probability, its reason
+codes and the day's feature drift (seller_risk_model_weekly trains the model).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from lakecore.airflow_conf import deadline, default_args, silver_inputs, spark_j
 
 with DAG(
     dag_id="seller_risk_daily",
-    description="ingest -> conform -> seller risk features (GE gate) -> export seller events",
+    description="ingest -> conform -> seller risk features (GE gate) -> scores and drift, seller events",
     schedule=CronDataIntervalTimetable("0 2 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,  # a backfill is one `--start/--end` run, not 500 DAG runs
@@ -35,4 +37,5 @@ with DAG(
     )
     features = spark_job("seller_risk_features")
     export = spark_job("publish_seller_events", task_id="export_seller_events")
-    ingest >> conform >> features >> export
+    score = spark_job("seller_risk_scoring")
+    ingest >> conform >> features >> [score, export]

@@ -40,6 +40,7 @@ SCRIPT_SUITES = {
     "seller_risk_duckdb": "bench_seller_risk.py",  # seller-risk rollup, Spark vs DuckDB
     "inventory": "bench_inventory.py",  # inventory_reconciliation at ~10M ledger events
     "seller_risk_olist_auc": "seller_risk_olist_auc.py",  # score AUC on an Olist lake
+    "seller_risk_model": "seller_risk_model.py",  # learned model vs the hand score (demo, Olist)
     "als": "bench_als.py",  # ALS per-iteration time next to the implicit library
     "als_search": "als_movielens_search.py",  # the validation search for ALS defaults
     "stream": "bench_stream.py",  # Kafka -> gold throughput and p50/p95 latency

@@ -9,6 +9,7 @@ which keeps the arithmetic exact and the landed strings `yyyy-MM-dd HH:mm:ss`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -61,6 +62,9 @@ CITIES = (
 
 
 SHARE = {"ge": 0, "le": 1}  # a share's bounds, checked when the config is loaded
+# At camouflage c a fraudster's pattern shows on (1 - CAMOUFLAGE_DAMPING * c) of
+# what it shows at c = 0: at c = 1 a quarter of the signal is left.
+CAMOUFLAGE_DAMPING = 0.75
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,12 @@ class DemoParams:
     count_share: float = field(default=0.3, metadata=SHARE)
     drift_share: float = field(default=0.05, metadata=SHARE)
     duplicate_event_share: float = field(default=0.0002, metadata=SHARE)
+    # A harder fraud demo (both 0 by default: the data set is then unchanged).
+    # camouflage: weaker patterns, legit-like volume, mixed patterns and legit
+    # look-alikes (see `pattern_strength`, `sellers.SellerPlan`).
+    camouflage: float = field(default=0.0, metadata=SHARE)
+    # label_noise: truth.fraudulent_sellers as a noisy label source (see `sellers.fraud_truth`).
+    label_noise: float = field(default=0.0, metadata={"ge": 0, "le": 0.5})
 
     def __post_init__(self) -> None:
         if self.sellers < len(FRAUD_PATTERNS) + 2:
@@ -129,6 +139,17 @@ class DemoParams:
         wanted = max(len(FRAUD_PATTERNS), round(self.fraud_share * self.sellers))
         return min(wanted, self.sellers - 1)
 
+    @property
+    def pattern_strength(self) -> float:
+        """How much of its pattern a fraudster's orders and listings carry: 1 unless camouflaged."""
+        return 1.0 - CAMOUFLAGE_DAMPING * self.camouflage
+
+    @property
+    def n_label_flips(self) -> int:
+        """Fraudsters left out of the truth, and legit sellers put in it, by `label_noise`."""
+        legit_non_hot = self.sellers - 1 - self.n_fraud
+        return min(round(self.label_noise * self.n_fraud), legit_non_hot)
+
     def range_sizes(self) -> dict[str, int]:
         """Rows of each base `spark.range` DataFrame `build_demo_tables` needs."""
         return {
@@ -139,6 +160,15 @@ class DemoParams:
             "locations": self.stores + self.dcs,
             "skus": self.skus,
         }
+
+
+def toward_legit(rates: Mapping[str, float], legit: float, p: DemoParams) -> dict[str, float]:
+    """Per-class rates with the fraud patterns' moved toward the legit rate by camouflage
+    (unchanged at camouflage 0: no float round trip)."""
+    s = p.pattern_strength
+    if p.camouflage == 0:
+        return dict(rates)
+    return {k: legit + s * (v - legit) if k in FRAUD_PATTERNS else v for k, v in rates.items()}
 
 
 def _epoch(d: date) -> int:

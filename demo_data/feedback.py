@@ -9,7 +9,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from demo_data.core import DAY_S, HOUR_S, DemoParams, ts
+from demo_data.core import DAY_S, HOUR_S, DemoParams, toward_legit, ts
 from demo_data.products import Catalog
 from transforms.common.seeded import (
     array_literal,
@@ -75,9 +75,8 @@ def reviews_from_plan(plan: DataFrame, p: DemoParams) -> DataFrame:
     created = F.when(delivered, F.col("customer_s") + HOUR_S + delay).otherwise(
         F.col("purchase_s") + DAY_S + delay
     )
-    is_bad = (
-        F.col("is_canceled") | F.col("is_late") | (_u(p, "mood") < by_class("klass", BAD_MOOD, 0.0))
-    )
+    bad_mood = by_class("klass", toward_legit(BAD_MOOD, 0.0, p), 0.0)
+    is_bad = F.col("is_canceled") | F.col("is_late") | (_u(p, "mood") < bad_mood)
     score = (
         F.when(is_puppet, F.lit(5))
         .when(is_bad, weighted(BAD_SCORES, _u(p, "score")))
@@ -115,10 +114,11 @@ def reviews_from_plan(plan: DataFrame, p: DemoParams) -> DataFrame:
 
 def after_sales_from_plan(plan: DataFrame, p: DemoParams) -> DataFrame:
     """At most one case per order, opened 5-40 days after purchase, if before the window end."""
-    rates = [
-        by_class("klass", {k: v[i] for k, v in CASE_RATES.items()}, CASE_RATES["legit"][i])
-        for i in range(4)
-    ]
+    rates = []
+    for i in range(4):
+        legit = CASE_RATES["legit"][i]
+        by_klass = toward_legit({k: v[i] for k, v in CASE_RATES.items()}, legit, p)
+        rates.append(by_class("klass", by_klass, legit))
     chargeback, refund, ret, dispute = rates
     refund = refund + F.when(F.col("is_canceled"), CANCELED_REFUND_SHARE).otherwise(0.0)
     delivered = F.col("status") == "delivered"

@@ -105,7 +105,7 @@ def build_demo_tables(bases: Mapping[str, DataFrame], p: DemoParams) -> DemoTabl
     return DemoTables(
         landing={name: select_canonical(tables[name], name) for name in LANDING_TABLES},
         truth={
-            "truth.fraudulent_sellers": sel.fraud_truth(sellers),
+            "truth.fraudulent_sellers": sel.fraud_truth(sellers, p),
             "truth.inventory_drift": cnt.drift_truth(counts),
         },
         shared={"order_plan": plan, "ledger": ledger, "counts": counts},

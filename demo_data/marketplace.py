@@ -11,12 +11,13 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from demo_data.core import DAY_S, HOUR_S, DemoParams, ts
+from demo_data.core import DAY_S, HOUR_S, DemoParams, toward_legit, ts
 from demo_data.products import Catalog
 from demo_data.sellers import SellerPlan, with_place
 from transforms.common.seeded import by_class, hex_id, randint, uniform, weighted
 
-# Shares of a fraudster's orders that carry its pattern.
+# Shares of a fraudster's orders that carry its pattern; camouflage scales them
+# by `DemoParams.pattern_strength`, and moves the fraud rates toward legit.
 BURST_ORDER_SHARE = 0.6  # velocity_burst: orders placed in the last `burst_days`
 PUPPET_ORDER_SHARE = 0.6  # fake_reviews: orders from accounts made days before
 RING_ORDER_SHARE = 0.8  # buyer_collusion: orders from its ring of customers
@@ -43,9 +44,11 @@ def _u(p: DemoParams, purpose: str) -> Column:
 
 
 def with_order_seller(orders: DataFrame, p: DemoParams) -> DataFrame:
+    """The seller, and the class the order acts out (the seller's, unless camouflaged)."""
     plan = SellerPlan.of(p)
+    klass = plan.event_klass("seller_rank", _u(p, "order_pattern"))
     return orders.withColumn("seller_rank", plan.rank_for(_u(p, "seller"))).withColumns(
-        {"seller_id": plan.seller_id("seller_rank"), "klass": plan.klass("seller_rank")}
+        {"seller_id": plan.seller_id("seller_rank"), "klass": klass}
     )
 
 
@@ -53,7 +56,8 @@ def with_purchase_time(orders: DataFrame, p: DemoParams) -> DataFrame:
     """Uniform over the window; velocity_burst orders crowd into its last days."""
     u = _u(p, "purchase")
     burst_span = p.burst_days * DAY_S
-    is_burst = (F.col("klass") == "velocity_burst") & (_u(p, "burst") < BURST_ORDER_SHARE)
+    burst_share = BURST_ORDER_SHARE * p.pattern_strength
+    is_burst = (F.col("klass") == "velocity_burst") & (_u(p, "burst") < burst_share)
     purchase = F.when(is_burst, F.lit(p.end_s - burst_span) + F.floor(u * burst_span)).otherwise(
         F.lit(p.start_s) + F.floor(u * p.days * DAY_S)
     )
@@ -64,9 +68,11 @@ def with_order_customer(orders: DataFrame, p: DemoParams) -> DataFrame:
     """Regular customers; fresh accounts; fake_reviews puppets; collusion rings."""
     klass = F.col("klass")
     u_kind = _u(p, "customer_kind")
+    puppet_share = PUPPET_ORDER_SHARE * p.pattern_strength
+    ring_share = RING_ORDER_SHARE * p.pattern_strength
     kind = (
-        F.when((klass == "fake_reviews") & (u_kind < PUPPET_ORDER_SHARE), F.lit("puppet"))
-        .when((klass == "buyer_collusion") & (u_kind < RING_ORDER_SHARE), F.lit("ring"))
+        F.when((klass == "fake_reviews") & (u_kind < puppet_share), F.lit("puppet"))
+        .when((klass == "buyer_collusion") & (u_kind < ring_share), F.lit("ring"))
         .when(_u(p, "new_customer") < NEW_CUSTOMER_SHARE, F.lit("new"))
         .otherwise(F.lit("regular"))
     )
@@ -101,9 +107,11 @@ def with_order_customer(orders: DataFrame, p: DemoParams) -> DataFrame:
 def with_order_timeline(orders: DataFrame, p: DemoParams) -> DataFrame:
     """Approval, shipping limit, carrier and customer delivery, status at the window end."""
     purchase = F.col("purchase_s")
-    is_canceled = _u(p, "cancel") < by_class("klass", CANCEL_RATE, CANCEL_RATE["legit"])
+    cancel_rate = toward_legit(CANCEL_RATE, CANCEL_RATE["legit"], p)
+    late_rate = toward_legit(LATE_RATE, LATE_RATE["legit"], p)
+    is_canceled = _u(p, "cancel") < by_class("klass", cancel_rate, CANCEL_RATE["legit"])
     is_puppet = F.col("customer_kind") == "puppet"
-    is_late = ~is_puppet & (_u(p, "late") < by_class("klass", LATE_RATE, LATE_RATE["legit"]))
+    is_late = ~is_puppet & (_u(p, "late") < by_class("klass", late_rate, LATE_RATE["legit"]))
     approved = purchase + 300 + F.floor(_u(p, "approve") * 12 * HOUR_S)
     limit = purchase + randint(_u(p, "limit"), *SHIPPING_LIMIT_DAYS) * DAY_S
     ship_u = F.when(is_puppet, 0.2).otherwise(1.0) * _u(p, "carrier")

@@ -73,6 +73,13 @@ class Catalog:
         low, high = BELOW_CATEGORY_FACTOR
         below = low + uniform(self.p.seed, "below", rank, listing) * (high - low)
         is_below = self.sellers.pattern(rank) == "price_below_category"
+        if self.p.camouflage:
+            # Camouflaged: a listing acts out a class like an order does, and only
+            # `pattern_strength` of a pricing pattern's listings are priced below.
+            u_klass = uniform(self.p.seed, "listing_pattern", rank, listing)
+            is_below = (self.sellers.event_klass(rank, u_klass) == "price_below_category") & (
+                uniform(self.p.seed, "below_share", rank, listing) < self.p.pattern_strength
+            )
         factor = F.when(is_below, below).otherwise(1.0)
         return F.round(typical * spread * factor, 2)
 

@@ -11,13 +11,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from demo_data.core import CITIES, DAY_S, FRAUD_PATTERNS, HOUR_S, DemoParams, ts, zip_prefix
 from transforms.common.seeded import at, hex_id, pick, randint, uniform
 
 SELLER_AGE_DAYS = (366, 1_100)  # registered before any listing
+# Camouflage: the share of a mixed fraudster's orders (and listings) that show its
+# second pattern, and of a legit look-alike's that show its fraud-like pattern.
+MIXED_PATTERN_SHARE = 0.4
+LOOKALIKE_SHARE = 0.3
+LABEL_NOISE_PATTERN = "label_noise"  # truth rows of legit sellers labelled fraudulent
 
 
 def _col(c: str | Column) -> Column:
@@ -32,6 +37,12 @@ class SellerPlan:
     (q = rank - 2, m = n - 1); slots below `n_fraud` are fraudulent, with the
     pattern `slot mod 5`, so every pattern is present and fraudsters are spread
     over big and small sellers. Rank 1 (the hottest) is always legit.
+
+    Camouflage c (0: none of this): the fraud slots from `n_boosted` up (a share
+    c of the fraudsters) get only the Zipf-tail volume of their rank, like a
+    legit seller; a share c of the fraudsters also show a second pattern
+    (`slot + 2` mod 5) on some orders and listings; a share c/2 of the noisy
+    legit sellers show one fraud pattern on some (`side_pattern`, `event_klass`).
     """
 
     seed: int
@@ -44,6 +55,7 @@ class SellerPlan:
     fraud_order_share: float
     zipf_exponent: float
     noisy_share: float
+    camouflage: float = 0.0
 
     @classmethod
     def of(cls, p: DemoParams) -> SellerPlan:
@@ -62,7 +74,21 @@ class SellerPlan:
             fraud_order_share=p.fraud_order_share,
             zipf_exponent=p.zipf_exponent,
             noisy_share=p.noisy_seller_share,
+            camouflage=p.camouflage,
         )
+
+    @property
+    def n_boosted(self) -> int:
+        """Fraudsters given a share of `fraud_order_share`: all but the volume mimics."""
+        return self.n_fraud - round(self.camouflage * self.n_fraud)
+
+    @property
+    def boosted_order_share(self) -> float:
+        """The orders spread over the boosted fraudsters: each keeps its
+        fraud_order_share / n_fraud; the mimics' part goes to the tail."""
+        if self.n_boosted == self.n_fraud:
+            return self.fraud_order_share  # not n/n: the same float as ever
+        return self.fraud_order_share * self.n_boosted / self.n_fraud
 
     def seller_id(self, rank: str | Column) -> Column:
         """Id of the seller whose rank (a long) is `rank`."""
@@ -76,10 +102,36 @@ class SellerPlan:
         name = at(FRAUD_PATTERNS, F.pmod(slot, F.lit(len(FRAUD_PATTERNS))))
         return F.when((_col(rank) > 1) & (slot < self.n_fraud), name)
 
-    def klass(self, rank: str) -> Column:
+    def _is_noisy(self, rank: str | Column) -> Column:
+        return (_col(rank) > 1) & (uniform(self.seed, "noisy_seller", rank) < self.noisy_share)
+
+    def klass(self, rank: str | Column) -> Column:
         """The fraud pattern, else `noisy` (a legit seller with more problems), else `legit`."""
-        is_noisy = (F.col(rank) > 1) & (uniform(self.seed, "noisy_seller", rank) < self.noisy_share)
+        is_noisy = self._is_noisy(rank)
         return F.coalesce(self.pattern(rank), F.when(is_noisy, F.lit("noisy")), F.lit("legit"))
+
+    def side_pattern(self, rank: str | Column) -> Column:
+        """Camouflage: the pattern a seller shows besides its class, or null: the second
+        pattern of a mixed fraudster, the one pattern of a noisy legit look-alike."""
+        slot = self._slot(rank)
+        is_fraud = (_col(rank) > 1) & (slot < self.n_fraud)
+        is_mixed = uniform(self.seed, "mixed_pattern", rank) < self.camouflage
+        second = at(FRAUD_PATTERNS, F.pmod(slot + 2, F.lit(len(FRAUD_PATTERNS))))
+        is_lookalike = self._is_noisy(rank) & (
+            uniform(self.seed, "lookalike", rank) < self.camouflage / 2
+        )
+        lookalike = pick(FRAUD_PATTERNS, uniform(self.seed, "lookalike_pattern", rank))
+        return F.when(is_fraud, F.when(is_mixed, second)).when(is_lookalike, lookalike)
+
+    def event_klass(self, rank: str | Column, u: Column) -> Column:
+        """The class one order (or listing) of the seller acts out, `u` its own uniform:
+        the seller's class, or under camouflage now and then its `side_pattern`."""
+        if self.camouflage == 0:
+            return self.klass(rank)
+        share = F.when(self.pattern(rank).isNotNull(), MIXED_PATTERN_SHARE).otherwise(
+            LOOKALIKE_SHARE
+        )
+        return F.coalesce(F.when(u < share, self.side_pattern(rank)), self.klass(rank))
 
     # -- activity: orders go to rank 1 (hot), to the fraudsters, or to a Zipf tail
 
@@ -101,28 +153,28 @@ class SellerPlan:
 
         `hot_share` goes to rank 1, `fraud_order_share` is spread evenly over the
         fraudsters (so small fraudsters still have enough orders to show their
-        pattern), the rest follows a continuous Zipf(s) over ranks 2..n.
+        pattern; under camouflage only over the boosted ones, each with the same
+        part), the rest follows a continuous Zipf(s) over ranks 2..n.
         """
-        hot, fraud = self.hot_share, self.fraud_order_share
-        fraud_slot = F.floor((u - hot) / fraud * self.n_fraud)
-        fraud_rank = F.pmod((fraud_slot - self.shift) * self.inverse, F.lit(self.n - 1)) + 2
+        hot, fraud = self.hot_share, self.boosted_order_share
         x = self._tail_inverse((u - hot - fraud) / (1 - hot - fraud))
         tail_rank = F.least(F.floor(x), F.lit(self.n - 1)) + 1
-        return (
-            F.when(u < hot, F.lit(1))
-            .when(u < hot + fraud, fraud_rank)
-            .otherwise(tail_rank)
-            .cast("long")
-        )
+        rank = F.when(u < hot, F.lit(1))
+        if fraud:
+            # Boosted fraudsters hold the slots 0..n_boosted-1.
+            fraud_slot = F.floor((u - hot) / fraud * self.n_boosted)
+            fraud_rank = F.pmod((fraud_slot - self.shift) * self.inverse, F.lit(self.n - 1)) + 2
+            rank = rank.when(u < hot + fraud, fraud_rank)
+        return rank.otherwise(tail_rank).cast("long")
 
     def order_share(self, rank: str | Column) -> Column:
         """Expected share of the orders `rank_for` gives to `rank` (sums to 1)."""
         r = _col(rank)
-        hot, fraud = self.hot_share, self.fraud_order_share
+        hot, fraud = self.hot_share, self.boosted_order_share
         tail = (1 - hot - fraud) * (self._tail_cdf(r) - self._tail_cdf(r - 1))
-        is_fraud = (r > 1) & (self._slot(rank) < self.n_fraud)
+        is_boosted = (r > 1) & (self._slot(rank) < self.n_boosted)
         return F.when(r == 1, F.lit(hot)).otherwise(
-            tail + F.when(is_fraud, fraud / self.n_fraud).otherwise(0.0)
+            tail + F.when(is_boosted, fraud / max(self.n_boosted, 1)).otherwise(0.0)
         )
 
 
@@ -153,6 +205,30 @@ def build_sellers(base: DataFrame, p: DemoParams) -> DataFrame:
     return sellers.transform(with_place, p.seed, "seller_id")
 
 
-def fraud_truth(sellers: DataFrame) -> DataFrame:
-    """truth.fraudulent_sellers: (seller_id, pattern)."""
-    return sellers.where(F.col("pattern").isNotNull()).select("seller_id", "pattern")
+def fraud_truth(sellers: DataFrame, p: DemoParams) -> DataFrame:
+    """truth.fraudulent_sellers: (seller_id, pattern), every fraudster with its pattern.
+
+    With `label_noise` > 0 the table is a noisy label source instead (think analyst
+    labels): `p.n_label_flips` fraudsters are left out, and as many legit sellers
+    (never the hottest) are in, with pattern `label_noise`; in each group, those with
+    the lowest seeded hash. No landing row depends on label_noise, so the same knobs
+    with label_noise 0 give the clean truth of the same data.
+    """
+    labelled = sellers.where(F.col("pattern").isNotNull())
+    n_flips = p.n_label_flips
+    if n_flips == 0:
+        return labelled.select("seller_id", "pattern")
+    first = Window.partitionBy("is_fraud").orderBy(
+        uniform(p.seed, "label_noise", "seller_rank"), "seller_rank"
+    )
+    flipped = (
+        sellers.where(F.col("seller_rank") > 1)
+        .withColumn("is_fraud", F.col("pattern").isNotNull())
+        .withColumn("is_flipped", F.row_number().over(first) <= n_flips)
+    )
+    # Labelled fraudulent: a fraudster not flipped, or a legit seller flipped. A
+    # CASE, not coalesce: `pattern` stays nullable, the same schema as without noise.
+    pattern = F.when(F.col("is_fraud"), F.col("pattern")).otherwise(F.lit(LABEL_NOISE_PATTERN))
+    return flipped.where(F.col("is_fraud") != F.col("is_flipped")).select(
+        "seller_id", pattern.alias("pattern")
+    )

@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 from catalog.tables import TABLES
 from jobs.als_config import AlsEmbeddingsConfig
 from lakecore.config import ConfigError
-from lakecore.io import hadoop_path
+from lakecore.io import content_hash, hadoop_path
 from lakecore.job import JobContext, JobSpec
 from lakecore.quality import Check
 from lakecore.s3_export import ExportTarget, publish
@@ -89,12 +89,6 @@ def scale(ctx: JobContext, pairs: DataFrame) -> DataFrame:
     s = ctx.job.als
     pairs = fb.with_log_scale(pairs, s.log_scale_eps)
     return fb.with_bm25(pairs, s.bm25.k1, s.bm25.b) if s.bm25 else pairs
-
-
-def content_hash(df: DataFrame) -> str:
-    """Row count and an order-free sum of row hashes: equal for equal contents."""
-    n, total = df.agg(F.count(F.lit(1)), F.sum(F.xxhash64(*df.columns) % 1_000_003)).first()
-    return f"{n}:{total}"
 
 
 def model_version(

@@ -30,6 +30,7 @@ from catalog.tables import ABC_CLASSES, RECON_ROWS, TABLES
 from lakecore.config import JobConfig, StrictModel, model_of, to_dataclass
 from lakecore.job import JobContext, JobSpec
 from lakecore.quality import Check
+from transforms.common.quarantine import quarantine_rows
 from transforms.inventory.accuracy import GRAINS, build_accuracy
 from transforms.inventory.ledger import rejected_events, replay_events
 from transforms.inventory.outputs import (
@@ -40,7 +41,6 @@ from transforms.inventory.outputs import (
     build_alerts,
     build_discrepancies,
     build_snapshot_rows,
-    quarantine_rows,
     with_current_flag,
 )
 from transforms.inventory.replay import reconcile, with_count_errors

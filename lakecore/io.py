@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 log = logging.getLogger(__name__)
 
@@ -384,6 +385,21 @@ class Lakehouse:
 
     def count(self, name: str) -> int:
         return self.read(name).count() if self.exists(name) else 0
+
+
+def content_hash(df: DataFrame) -> str:
+    """Row count and an order-free sum of row hashes: equal for equal contents.
+
+    Maps are hashed as JSON (Spark refuses to hash a map: its entries have no order).
+    """
+    cols = [
+        F.to_json(F.col(f.name)) if isinstance(f.dataType, T.MapType) else F.col(f.name)
+        for f in df.schema.fields
+    ]
+    # Whole 64-bit hashes summed exactly (a DECIMAL sum does not overflow or wrap).
+    total = F.sum(F.xxhash64(*cols).cast("decimal(38,0)"))
+    n, s = df.agg(F.count(F.lit(1)), total).first()
+    return f"{n}:{s}"
 
 
 def latest_per_key(df: DataFrame, keys: Sequence[str], newest_first: Column) -> DataFrame:

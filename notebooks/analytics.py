@@ -96,6 +96,67 @@ def feature_over_time(
     return daily.select("as_of_date", "sellers", "mean", *cols).toPandas()
 
 
+def model_registry(registry: DataFrame) -> pd.DataFrame:
+    """Every trained seller-risk model, newest first: its verdict and its test AUC beside
+    the hand score's on the same test days."""
+    m = F.col("metrics")
+    return (
+        registry.select(
+            "model_name",
+            "model_version",
+            "trained_at",
+            "algorithm",
+            "published",
+            F.concat_ws(
+                " .. ", F.col("test_start").cast("string"), F.col("test_end").cast("string")
+            ).alias("test_days"),
+            "test_positives",
+            F.round(m["test_auc"], 3).alias("test_auc"),
+            F.round(m["hand_score_test_auc"], 3).alias("hand_score_auc"),
+            F.array_join("gate_notes", "; ").alias("gate_notes"),
+        )
+        .orderBy(F.desc("trained_at"))
+        .toPandas()
+    )
+
+
+def most_probable_sellers(scores: DataFrame, day: date, n: int = 10) -> pd.DataFrame:
+    """The `n` highest model probabilities on `day`, with both sets of reason codes."""
+    return (
+        scores.where((F.col("as_of_date") == F.lit(day)) & F.col("risk_probability").isNotNull())
+        .orderBy(F.desc("risk_probability"), F.asc("seller_id"))
+        .limit(n)
+        .select(
+            "seller_id",
+            F.round("risk_probability", 3).alias("risk_probability"),
+            F.array_join("model_reason_codes", ", ").alias("model_reasons"),
+            "risk_score",
+            F.array_join("reason_codes", ", ").alias("score_reasons"),
+        )
+        .toPandas()
+    )
+
+
+def psi_over_time(drift: DataFrame, top: int = 5) -> pd.DataFrame:
+    """PSI per day (rows) of the `top` features that drifted most on the latest day (columns)."""
+    latest = drift.agg(F.max("as_of_date")).first()[0]
+    worst = [
+        r["feature"]
+        for r in drift.where(F.col("as_of_date") == F.lit(latest))
+        .orderBy(F.desc("psi"), "feature")
+        .limit(top)
+        .collect()
+    ]
+    table = (
+        drift.where(F.col("feature").isin(worst))
+        .groupBy("as_of_date")
+        .pivot("feature", worst)
+        .agg(F.first("psi"))
+        .orderBy("as_of_date")
+    )
+    return table.toPandas()
+
+
 # --------------------------------------------------------------------------- inventory
 
 

@@ -38,14 +38,25 @@ DESIGN = {
         {
             "ingest": {"conform"},
             "conform": {"seller_risk_features"},
-            "seller_risk_features": {"export_seller_events"},
+            "seller_risk_features": {"export_seller_events", "seller_risk_scoring"},
             "export_seller_events": set(),
+            "seller_risk_scoring": set(),
         },
         {
             "ingest": ["ingest", "--source", "{{ params.source }}"],
             "conform": ["conform", "--tables", SELLER_RISK_SILVER],
             "seller_risk_features": ["seller_risk_features", "--date", "{{ ds }}"],
             "export_seller_events": ["publish_seller_events"],
+            "seller_risk_scoring": ["seller_risk_scoring", "--date", "{{ ds }}"],
+        },
+    ),
+    "seller_risk_model_weekly": (
+        "CronTriggerTimetable",
+        "0 5 * * 0",
+        {"seller_risk_training_set": {"seller_risk_model"}, "seller_risk_model": set()},
+        {
+            "seller_risk_training_set": ["seller_risk_training_set"],
+            "seller_risk_model": ["seller_risk_model"],
         },
     ),
     "inventory_reconciliation_hourly": (
@@ -93,7 +104,7 @@ def expected_outlets(job: str, args: list[str]) -> set[str]:
         layer, _, name = entry.partition(".")
         if name == "<table>":
             out |= {f"{layer}.{t}" for t in tables}
-        elif name and " " not in entry and "*" not in name and ":" not in entry:
+        elif name and " " not in entry and "*" not in name and ":" not in entry and "<" not in name:
             out.add(entry)
     return out
 

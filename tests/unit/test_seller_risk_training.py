@@ -42,7 +42,7 @@ def test_as_of_join_never_uses_a_snapshot_at_or_after_the_cutoff(spark):
         ],
         LABELS,
     )
-    got = build_training_set(labels, _features(spark), lag_days=0)
+    got = build_training_set(labels, _features(spark), lag_days=0).drop("label_date")
     expected = spark.createDataFrame(
         [
             ("s1", dt.date(2025, 6, 9), dt.datetime(2025, 6, 10, 12, 0), 1, 2.0),
@@ -64,7 +64,7 @@ def test_lag_moves_the_cutoff_back(spark):
         ],
         LABELS,
     )
-    got = build_training_set(labels, _features(spark), lag_days=2)
+    got = build_training_set(labels, _features(spark), lag_days=2).drop("label_date")
     expected = spark.createDataFrame(
         [
             ("s1", dt.date(2025, 6, 9), dt.datetime(2025, 6, 12, 6, 0), 1, 2.0),
@@ -73,3 +73,22 @@ def test_lag_moves_the_cutoff_back(spark):
         OUT,
     )
     assert_df_equality(got, expected, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_label_date_is_the_day_asked_on_and_stale_snapshots_are_not_used(spark):
+    labels = spark.createDataFrame(
+        [
+            ("s1", dt.datetime(2025, 6, 12, 6, 0), 1),  # asked on 06-11: 06-11's snapshot
+            ("s3", dt.datetime(2025, 6, 20, 0, 0), 0),  # asked on 06-19: 06-01's is 18 days old
+        ],
+        LABELS,
+    )
+    got = build_training_set(labels, _features(spark), lag_days=0, max_age_days=7)
+    rows = {r.seller_id: r for r in got.collect()}
+    assert (rows["s1"].label_date, rows["s1"].feature_as_of_date) == (
+        dt.date(2025, 6, 11),
+        dt.date(2025, 6, 11),
+    )
+    assert rows["s1"].risk_score == 4.0
+    assert (rows["s3"].label_date, rows["s3"].feature_as_of_date) == (dt.date(2025, 6, 19), None)
+    assert rows["s3"].risk_score is None

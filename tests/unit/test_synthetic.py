@@ -4,19 +4,25 @@ inventory drift that the truth tables promise."""
 from __future__ import annotations
 
 import gzip
+import math
 import re
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from pyspark.sql import DataFrame, Window
+from pydantic import ValidationError
+from pyspark.sql import DataFrame, Row, Window
 from pyspark.sql import functions as F
 
 from catalog.tables import TABLES
+from demo_data.core import DAY_S, FRAUD_PATTERNS
 from demo_data.generator import LANDING_TABLES, DemoParams, DemoTables, build_demo_tables
+from demo_data.sellers import LABEL_NOISE_PATTERN, SellerPlan
+from jobs.generate_demo_data import GenerateDemoDataParams
 from lakecore.io import Lakehouse
 from tests.conftest import run_cli
+from transforms.common.seeded import uniform
 
 TINY = DemoParams(
     orders=2_000,
@@ -243,6 +249,108 @@ def test_fraud_patterns_show_in_the_data(landed):
     )
     assert fake.count() >= 5
     assert fake.groupBy("comment_message").count().orderBy(F.desc("count")).first()["count"] >= 3
+
+
+# --------------------------------------------------------------------------- camouflage
+
+CAMOUFLAGED = replace(TINY, camouflage=0.8)
+
+
+@pytest.fixture(scope="module")
+def camouflaged(spark) -> DemoTables:
+    """TINY with camouflage 0.8, from the transforms (lazy)."""
+    return generate(spark, CAMOUFLAGED, partitions=2)
+
+
+def signals(tables: DemoTables, p: DemoParams) -> dict[str, Row]:
+    """Per true class (the truth's pattern, else `legit`): orders, and how much of each
+    pattern they show, from the order plan."""
+    pattern = SellerPlan.of(p).pattern("seller_rank")
+    burst_start = p.end_s - p.burst_days * DAY_S
+
+    def share(cond: str) -> F.Column:
+        return F.avg(F.expr(cond).cast("double"))
+
+    stats = (
+        tables.shared["order_plan"]
+        .withColumn("label", F.coalesce(pattern, F.lit("legit")))
+        .groupBy("label")
+        .agg(
+            F.count(F.lit(1)).alias("orders"),
+            share(f"purchase_s >= {burst_start}").alias("burst"),
+            share("customer_kind = 'puppet'").alias("puppet"),
+            share("customer_kind = 'ring'").alias("ring"),
+            share("is_canceled").alias("canceled"),
+            F.avg(F.col("lines")[0]["price"]).alias("price"),
+            F.count_if(F.col("klass").isin(*FRAUD_PATTERNS)).alias("fraud_like"),
+        )
+    )
+    return {r.label: r for r in stats.collect()}
+
+
+def test_camouflage_weakens_the_patterns_and_hides_the_fraudsters_volume(rebuilt, camouflaged):
+    plain, camo = signals(rebuilt, TINY), signals(camouflaged, CAMOUFLAGED)
+    for label, signal in (
+        ("velocity_burst", "burst"),
+        ("fake_reviews", "puppet"),
+        ("buyer_collusion", "ring"),
+        ("high_cancellation_chargeback", "canceled"),
+    ):
+        weak, strong, base = camo[label][signal], plain[label][signal], plain["legit"][signal]
+        assert base < weak < strong, (label, signal, base, weak, strong)
+
+    # The same listings, fewer of them priced below the category.
+    assert camo["price_below_category"].price > 2 * plain["price_below_category"].price
+    # Volume mimics (4 of the 5 fraudsters here) lose their extra orders to the tail.
+    fewer = [k for k in PATTERNS if camo[k].orders < plain[k].orders]
+    assert len(fewer) >= 3, fewer
+    assert sum(camo[k].orders for k in PATTERNS) < sum(plain[k].orders for k in PATTERNS)
+    # Look-alikes: some legit sellers' orders act out a fraud pattern.
+    assert plain["legit"].fraud_like == 0 < camo["legit"].fraud_like
+
+
+@pytest.mark.parametrize("camouflage", [0.0, 0.8, 1.0])
+def test_order_share_is_what_rank_for_draws(spark, camouflage):
+    """Listings follow `order_share`, orders `rank_for`: they must agree, mimics or not."""
+    p = replace(TINY, camouflage=camouflage)
+    plan, n = SellerPlan.of(p), 100_000
+    drawn = (
+        spark.range(n)
+        .select(plan.rank_for(uniform(p.seed, "test", "id")).alias("rank"))
+        .groupBy("rank")
+        .count()
+    )
+    expected = spark.range(1, p.sellers + 1).select(
+        F.col("id").alias("rank"), plan.order_share("id").alias("share")
+    )
+    rows = expected.join(drawn, "rank", how="full").collect()
+    assert sum(r.share for r in rows) == pytest.approx(1.0)
+    for r in rows:
+        got = (r["count"] or 0) / n
+        assert abs(got - r.share) <= 5 * math.sqrt(r.share / n) + 1e-4, r
+
+
+def test_label_noise_flips_a_share_of_the_truth_and_keeps_its_schema(spark):
+    p = replace(TINY, sellers=200, products=2_000, label_noise=0.2)  # 12 fraudsters
+    noisy = generate(spark, p).truth["truth.fraudulent_sellers"]
+    clean = generate(spark, replace(p, label_noise=0.0)).truth["truth.fraudulent_sellers"]
+    assert noisy.schema == clean.schema
+    noisy_rows, clean_rows = set(noisy.collect()), set(clean.collect())
+    assert p.n_fraud == 12 and p.n_label_flips == round(0.2 * 12) == 2
+    assert len(noisy_rows) == len(clean_rows) == p.n_fraud
+    assert len(clean_rows - noisy_rows) == p.n_label_flips  # fraudsters left out
+    added = noisy_rows - clean_rows  # legit sellers labelled fraudulent
+    assert len(added) == p.n_label_flips
+    assert {r.pattern for r in added} == {LABEL_NOISE_PATTERN}
+    hottest = spark.range(1).select(SellerPlan.of(p).seller_id(F.lit(1))).first()[0]
+    assert hottest not in {r.seller_id for r in added}
+
+
+def test_camouflage_knobs_are_bounded_in_the_config():
+    assert GenerateDemoDataParams(camouflage=1.0, label_noise=0.5).demo_params().camouflage == 1
+    for bad in ({"camouflage": 1.5}, {"camouflage": -0.1}, {"label_noise": 0.6}):
+        with pytest.raises(ValidationError):
+            GenerateDemoDataParams(**bad)
 
 
 # --------------------------------------------------------------------------- inventory

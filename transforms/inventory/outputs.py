@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -159,18 +157,4 @@ def build_alerts(discrepancies: DataFrame) -> DataFrame:
         "book_available",
         "counted_qty",
         (F.col("book_qty") * F.col("unit_cost")).alias("book_value"),
-    )
-
-
-def quarantine_rows(rejected: DataFrame, table: str, keys: Sequence[str], job: str) -> DataFrame:
-    """Rows this job cannot use, in the ingest quarantine layout (one reason each)."""
-    columns = [c for c in rejected.columns if c != "reasons"]
-    return rejected.select(
-        F.lit(table).alias("table"),
-        F.lit(job).alias("source"),
-        F.lit(f"silver.{table}").alias("source_file"),
-        F.array_join("reasons", ";").alias("reason"),
-        F.col("reasons"),
-        F.to_json(F.struct(*keys)).alias("record_key"),
-        F.to_json(F.struct(*columns)).alias("raw_record"),
     )
