@@ -45,21 +45,17 @@ def run_job(work: Path, *args: str, sets: list[str] = ()) -> float:
 
 
 def registry(work: Path) -> list[dict]:
-    from pyspark.sql import SparkSession
-
-    spark = (
-        SparkSession.builder.master("local[1]").config("spark.ui.enabled", "false").getOrCreate()
-    )
+    from lakecore.config import JobConfig, load_run_config
     from lakecore.io import Lakehouse
+    from lakecore.session import get_spark
 
-    rows = Lakehouse(spark, str(work / "lake")).read("gold.model_registry").collect()
+    overrides = [f"env.lakehouse.root={work / 'lake'}", "env.lineage.enabled=false"]
+    cfg = load_run_config("query", JobConfig, overrides=overrides)
+    lake = Lakehouse(get_spark(cfg, "seller_risk_model_bench"), cfg.lake_root)
     out = []
-    for r in sorted(rows, key=lambda r: r.trained_at):
-        d = r.asDict()
-        out.append(
-            {k: (str(v) if isinstance(v, date | datetime) else v) for k, v in d.items()}
-            | {"metrics": dict(r.metrics)}
-        )
+    for r in sorted(lake.read("gold.model_registry").collect(), key=lambda r: r.trained_at):
+        d = {k: (str(v) if isinstance(v, date | datetime) else v) for k, v in r.asDict().items()}
+        out.append(d | {"metrics": dict(r.metrics)})
     return out
 
 
@@ -73,6 +69,9 @@ def build_demo(a: argparse.Namespace, times: dict[str, float]) -> tuple[str, str
         f"generate_demo_data.camouflage={a.camouflage}",
         f"generate_demo_data.label_noise={a.label_noise}",
         f"generate_demo_data.files_per_table={max(2, a.orders // 1_000_000 + 1)}",
+        # Interactions feed ALS only: one view and one cart per purchase keep ingest short.
+        "generate_demo_data.views_per_purchase=1",
+        "generate_demo_data.carts_per_purchase=1",
     ]
     end = date(2025, 6, 30)
     # Skip the warm-up: the 30-day windows and the 28-day burst baseline need history.

@@ -38,9 +38,11 @@ from transforms.seller_risk.model import (
     part,
     precision_at_k,
     prepared,
+    rule_names,
     seller_groups,
     time_split,
     with_probability,
+    with_rule_columns,
 )
 
 NAME = "seller_risk_model"
@@ -89,7 +91,7 @@ class ModelParams(StrictModel):
     # Empty: every numeric feature column of the training set.
     features: list[str] = Field(default_factory=list)
     exclude_features: list[str] = Field(
-        default_factory=lambda: ["canceled_orders_*", "cancel_rate_*"]
+        default_factory=lambda: ["*canceled_orders_*", "*cancel_rate_*"]
     )
     validation_share: float = Field(default=0.2, gt=0, lt=1)
     test_share: float = Field(default=0.2, gt=0, lt=1)
@@ -100,6 +102,9 @@ class ModelParams(StrictModel):
     # seller id, on top of the time split): a per-seller label such as fraud truth
     # would otherwise be learnt by heart and the test AUC would flatter the model.
     seller_split: bool = True
+    # The hand score's rules (their points per row) as features `rule_<feature>` too:
+    # the expert's thresholds, with weights learnt from the labels.
+    rule_features: bool = True
     seed: int = 42
     precision_at_k: int = Field(default=10, ge=1)
     logistic: LogisticParams = LogisticParams()
@@ -277,6 +282,8 @@ def run(ctx: JobContext) -> None:
         ctx.log.info("%s: %s is already trained on this training set: nothing to do", NAME, version)
         ctx.run.noop = True
         return
+    if p.rule_features:
+        training = with_rule_columns(training, rule_names(training))
     features = chosen_features(ctx, training)
     reach = label_reach(ctx, training, table)
     base = training.where(F.col("feature_as_of_date").isNotNull() & F.col("label").isNotNull())

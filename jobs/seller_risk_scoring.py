@@ -33,7 +33,7 @@ from transforms.seller_risk.explain import (
     tree_contributions,
     tree_ensemble,
 )
-from transforms.seller_risk.model import as_doubles, imputed
+from transforms.seller_risk.model import RULE_PREFIX, as_doubles, imputed, with_rule_columns
 
 NAME = "seller_risk_scoring"
 FEATURES = "gold.seller_risk_features"
@@ -114,6 +114,8 @@ def scores(ctx: JobContext, day_rows: DataFrame, published) -> DataFrame:
         }
         return day_rows.select(*base).withColumns(nulls)
     features = list(published["features"])
+    rules = [f.removeprefix(RULE_PREFIX) for f in features if f.startswith(RULE_PREFIX)]
+    day_rows = with_rule_columns(day_rows, rules)
     missing = [f for f in features if f not in day_rows.columns]
     if missing:
         raise ValueError(
@@ -137,6 +139,9 @@ def drift_rows(ctx: JobContext, features: DataFrame, day_rows: DataFrame, publis
     """PSI per feature and day against the published model's training days."""
     d = ctx.job.seller_risk_scoring.drift
     names = list(published["features"])
+    rules = [f.removeprefix(RULE_PREFIX) for f in names if f.startswith(RULE_PREFIX)]
+    features = with_rule_columns(features, rules)
+    day_rows = with_rule_columns(day_rows, rules)
     reference = as_doubles(
         features.where(
             F.col("as_of_date").between(

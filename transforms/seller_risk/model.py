@@ -184,6 +184,24 @@ def gbt_pipeline(
     )
 
 
+RULE_PREFIX = "rule_"
+
+
+def rule_names(df: DataFrame) -> list[str]:
+    """The hand score's rules present in `score_contributions` (one small collect)."""
+    keys = df.select(F.explode(F.map_keys("score_contributions"))).distinct().collect()
+    return sorted(r[0] for r in keys)
+
+
+def with_rule_columns(df: DataFrame, rules: Sequence[str]) -> DataFrame:
+    """Each hand-score rule's points as a column `rule_<feature>`: the expert's ramps
+    (thresholds and minimum support) as features, so a model can learn their weights
+    from labels, and combine them, instead of taking the YAML's."""
+    return df.withColumns(
+        {f"{RULE_PREFIX}{r}": F.col("score_contributions")[r].cast("double") for r in rules}
+    )
+
+
 def prepared(df: DataFrame, features: Sequence[str]) -> DataFrame:
     """Rows a model can learn from or be judged on: a snapshot and a label; weight 1 by default."""
     return (
