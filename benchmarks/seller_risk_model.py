@@ -147,11 +147,11 @@ def main() -> None:
             sets=[*model_sets, f"seller_risk_model.training_set={name}",
                   f"seller_risk_model.model_name=seller_risk_{name}"],
         )  # fmt: skip
-    for row in registry(a.workdir):
-        models[row["training_set"]] = {
+    for row in registry(a.workdir):  # every model trained on this lake, oldest first
+        models[f"{row['model_name']}/{row['model_version']}"] = {
             k: row[k]
             for k in (
-                "model_version", "algorithm", "params", "train_start", "train_end",
+                "training_set", "algorithm", "params", "train_start", "train_end",
                 "validation_start", "validation_end", "test_start", "test_end", "train_rows",
                 "test_rows", "test_positives", "published", "gate_notes", "metrics",
             )
