@@ -16,6 +16,7 @@ import shutil
 import pytest
 from pyspark.sql import functions as F
 
+from devtools.notebooks import NOTEBOOKS_DIR, execute
 from lakecore.io import Lakehouse
 from tests.conftest import run_cli
 
@@ -227,3 +228,17 @@ def test_scoring_adds_the_published_models_probability_reasons_and_drift_alerts(
         assert set(alerts[0].attributes["features"].split(",")) == set(breached)
     else:
         assert alerts == []
+
+
+def test_the_seller_risk_notebook_shows_the_registry_probabilities_and_a_psi_plot(model_lake):
+    nb = execute(NOTEBOOKS_DIR / "seller_risk.ipynb", model_lake.root)  # a raising cell fails
+    text, images = [], 0
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            text += [out.get("text", ""), data.get("text/plain", "")]
+            images += "image/png" in data
+    shown = "\n".join(text)
+    assert "model(s) trained, 1 published" in shown
+    assert "risk_probability" in shown and "model_reasons" in shown
+    assert images == 3  # the score histogram, a feature over time, the PSI of the model's features
