@@ -212,11 +212,20 @@ def outside_labels(ctx: JobContext) -> DataFrame:
         reader = ctx.spark.read.format(p.format)
         if p.format == "csv":
             reader = reader.option("header", True)
-        raw = reader.load(p.path)
+        try:
+            raw = reader.load(p.path)
+        except Exception as exc:  # a missing path or a file that is not `format`
+            raise ConfigError(
+                f"{ctx.cfg.job_file}: seller_risk_training_set.path: cannot read {p.path} "
+                f"as {p.format}: {str(exc).splitlines()[0]}"
+            ) from exc
     missing = [c for c in ("seller_id", "label_ts", "label") if c not in raw.columns]
     if missing:
-        raise ValueError(
-            f"labels {p.table or p.path}: missing columns {missing}; present: {raw.columns}"
+        key = "table" if p.source == "table" else "path"
+        raise ConfigError(
+            f"{ctx.cfg.job_file}: seller_risk_training_set.{key}: {p.table or p.path} lacks "
+            f"the label columns {missing} (needs seller_id, label_ts, label[, weight]); "
+            f"present: {raw.columns}"
         )
     weight = F.col("weight") if "weight" in raw.columns else F.lit(None)
     label = F.col("label")

@@ -102,6 +102,14 @@ def test_outside_labels_use_only_snapshots_before_their_cutoff_and_bad_rows_are_
     ]
     run = last_run(model_lake, "seller_risk_training_set")
     assert (run.rows_read, run.rows_written, run.rows_quarantined) == (7, 3, 4)
+
+    # A label file that is not there, or lacks a label column: exit 2, nothing written.
+    (tmp_path / "nolabel.csv").write_text("seller_id,label_ts\ns1,2025-06-30 10:00:00\n")
+    for path in (tmp_path / "missing.csv", tmp_path / "nolabel.csv"):
+        bad_sets = [*sets[:1], f"--set=seller_risk_training_set.path={path}"]
+        bad_sets.append("--set=seller_risk_training_set.name=broken")
+        assert run_cli(model_lake.root, "run", "seller_risk_training_set", *bad_sets) == 2
+    assert not model_lake.exists("gold.seller_risk_training_broken")
     assert json.loads(run.table_counts)["_extra"]["labels_without_snapshot"] == 1
 
 
@@ -109,12 +117,32 @@ def test_lake_labels_come_from_the_orders_after_each_label_day(model_lake):
     sets = ["--set=seller_risk_training_set.lake.thresholds={late_delivery: 0.15}"]
     assert run_cli(model_lake.root, "run", "seller_risk_training_set", *sets) == 0
     rows = model_lake.read("gold.seller_risk_training_outcomes")
-    # Only days whose 30-day horizon the lake holds (orders end 06-30).
-    latest = rows.agg(F.max("feature_as_of_date")).first()[0]
-    assert latest <= dt.date(2025, 5, 31)
-    shares = rows.select("label", "outcome_late_delivery_share").collect()
-    assert shares and all((s >= 0.15) == (label == 1) for label, s in shares)
-    assert 0 < sum(label for label, _ in shares) < len(shares)
+    # Only days whose 30-day horizon and 14 days of maturity the lake holds (orders end 06-30).
+    day = rows.agg(F.max("label_date")).first()[0]
+    assert day == dt.date(2025, 5, 17)
+    got = {(r.seller_id, r.label) for r in rows.where(F.col("label_date") == day).collect()}
+
+    # The same labels in plain Python from silver: per seller, the orders placed in
+    # (D, D + 30], late = delivered after the estimate, over the delivered (>= 3).
+    sellers = {
+        (r.order_id, r.seller_id)
+        for r in model_lake.read("silver.order_items").select("order_id", "seller_id").collect()
+    }
+    orders = {r.order_id: r for r in model_lake.read("silver.orders").collect()}
+    delivered: dict[str, list[bool]] = {}
+    for order_id, seller in sellers:
+        o = orders.get(order_id)
+        placed = o.purchased_at.date() if o else None
+        if placed and day < placed <= day + dt.timedelta(days=30) and o.delivered_customer_at:
+            late = o.delivered_customer_at > o.estimated_delivery_at
+            delivered.setdefault(seller, []).append(late)
+    want = {
+        (seller, int(sum(lates) / len(lates) >= 0.15))
+        for seller, lates in delivered.items()
+        if len(lates) >= 3
+    }
+    assert got == want
+    assert 0 < sum(label for _, label in want) < len(want)
 
 
 def test_truth_labels_every_active_seller_on_every_seventh_day(model_lake):
@@ -131,8 +159,9 @@ def test_truth_labels_every_active_seller_on_every_seventh_day(model_lake):
     active = model_lake.read("gold.seller_risk_features").where(F.col("as_of_date").isin(days))
     assert rows.count() == active.count()
     fraud = {r.seller_id for r in model_lake.read("truth.fraudulent_sellers").collect()}
-    positives = {r.seller_id for r in rows.where("label = 1").select("seller_id").collect()}
-    assert positives and positives <= fraud
+    got = {(r.seller_id, r.label_date, r.label) for r in rows.collect()}
+    want = {(r.seller_id, r.as_of_date, int(r.seller_id in fraud)) for r in active.collect()}
+    assert got == want and any(label for *_, label in want)
 
 
 def review_fraud_labels(lake: Lakehouse) -> None:
