@@ -2,7 +2,8 @@
 
 `--date D` or one `--start/--end` backfill: every day of the range in one
 set-based pass (transforms.seller_risk.features), written with replaceWhere on the
-range's `as_of_date` partitions, so a re-run replaces exactly those days.
+range's `as_of_date` partitions, so a re-run replaces exactly those days. The
+windows read only the events of the range plus its lookback (`lookback_days`).
 Without a date: the latest event day in the input, never the clock.
 """
 
@@ -13,26 +14,40 @@ from datetime import date, timedelta
 
 from pydantic import Field, model_validator
 from pyspark import StorageLevel
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from catalog.tables import TABLES
 from lakecore.config import JobConfig, model_of, to_dataclass
-from lakecore.job import JobContext, JobSpec
+from lakecore.io import IS_DELETE
+from lakecore.job import JobContext, JobSpec, RunOptions
 from lakecore.quality import Check
-from lakecore.runs import last_run_inputs
+from lakecore.runs import last_run_extra, last_run_inputs
 from transforms.common.skew import hot_keys
-from transforms.seller_risk.facts import build_seller_orders, earliest_event_day
+from transforms.seller_risk.facts import (
+    SELLER_ORDER_COLUMNS,
+    build_seller_orders,
+    earliest_event_day,
+)
 from transforms.seller_risk.features import (
     EPOCH,
     active_seller_days,
     build_seller_risk_features,
     build_seller_risk_table,
+    lookback_days,
+    to_day,
 )
 from transforms.seller_risk.measures import RiskParams, feature_columns
 from transforms.seller_risk.scoring import ScoreRule
 
 OUTPUT = "gold.seller_risk_features"
+# One row per (seller, order) with its days, money, buyer and priced lines, kept up to
+# date from the change feeds of the tables it is built from: a run reads the orders of
+# its lookback from it instead of joining every order line ever sold to its order.
+SELLER_ORDERS = "gold.seller_orders"
+SELLER_ORDER_KEYS = ("seller_id", "order_id")
+SELLER_ORDER_SOURCES = ("order_items", "orders", "customers")
 RATE_COLUMN = re.compile(r"_(rate|share)_\d+d$")  # shares and rates lie in [0, 1]
 REQUIRED = ("order_items",)
 # Missing, these act as empty tables: their counts are 0 and their rates null.
@@ -138,26 +153,122 @@ def seller_orders_of(tables: dict[str, DataFrame | None]) -> DataFrame:
     return build_seller_orders(tables["order_items"], tables["orders"], tables["customers"])
 
 
-def persisted_seller_orders(ctx: JobContext) -> DataFrame:
-    """The seller-orders, built and persisted once per run: the default date and the
-    features both read them (the run unpersists them)."""
-    if "seller_orders" not in ctx.shared:
-        seller_orders = seller_orders_of(read_inputs(ctx)).persist(StorageLevel.MEMORY_AND_DISK)
-        ctx.shared["seller_orders"] = seller_orders
+def source_marks(ctx: JobContext) -> dict[str, list]:
+    """silver table -> [Delta version, table id] of the tables seller-orders come from."""
+    names = [f"silver.{t}" for t in SELLER_ORDER_SOURCES]
+    return {n: [ctx.lake.version(n), ctx.lake.table_id(n)] for n in names if ctx.lake.exists(n)}
+
+
+def changed_orders(ctx: JobContext, then: dict, now: dict) -> tuple[DataFrame | None, str]:
+    """The order_id of every order whose seller-orders a silver change since `then` can
+    alter (persisted), or None and why when the change feeds cannot tell."""
+    if set(then) != set(now):
+        return None, f"input tables changed: {sorted(then)} -> {sorted(now)}"
+    ids = []
+    try:  # a change feed that is off or vacuumed fails when read or counted
+        for name, (version, table_id) in now.items():
+            before, before_id = then[name]
+            if before_id != table_id or before > version:
+                return None, f"{name} was re-created"
+            if before == version:
+                continue
+            changes = ctx.lake.changes(name, before, version)
+            if name == "silver.customers":  # a buyer's row changed: the orders it placed
+                orders = ctx.lake.read("silver.orders").select("order_id", "customer_id")
+                changes = orders.join(
+                    changes.select("customer_id"), on="customer_id", how="left_semi"
+                )
+            ids.append(changes.select("order_id"))
+        if not ids:
+            return ctx.spark.createDataFrame([], "order_id string"), ""
+        union = ids[0]
+        for more in ids[1:]:
+            union = union.unionByName(more)
+        affected = union.where(F.col("order_id").isNotNull()).distinct().persist()
+        affected.count()
+    except AnalysisException as exc:
+        return None, f"change feed unreadable: {str(exc).splitlines()[0][:300]}"
+    return affected, ""
+
+
+def rebuild_seller_orders(ctx: JobContext) -> int:
+    """gold.seller_orders from all of silver, laid out by order day (files hold
+    consecutive days, so a lookback read skips the older ones by their statistics)."""
+    rows = seller_orders_of(read_inputs(ctx))
+    parts = int(ctx.spark.conf.get("spark.sql.shuffle.partitions"))
+    by_day = rows.repartitionByRange(parts, "event_day").sortWithinPartitions("event_day")
+    return ctx.lake.overwrite(by_day, SELLER_ORDERS)
+
+
+def refresh_seller_orders(ctx: JobContext) -> DataFrame:
+    """gold.seller_orders brought up to silver, once per run: rebuilt whole on the first
+    run, with `--full-refresh` or when a change feed cannot tell what changed; otherwise
+    only the orders changed since the last successful run are rebuilt and MERGEd."""
+    if "seller_orders" in ctx.shared:
+        return ctx.shared["seller_orders"]
+    now = source_marks(ctx)
+    then = (last_run_extra(ctx.lake, ctx.spec.name) or {}).get("seller_orders_from")
+    affected, why = None, "first run"
+    if getattr(ctx.options, "full_refresh", False):
+        why = "--full-refresh"
+    elif ctx.lake.exists(SELLER_ORDERS) and then is not None:
+        held = ctx.lake.read(SELLER_ORDERS)
+        if list(held.columns) != list(SELLER_ORDER_COLUMNS):
+            why = f"{SELLER_ORDERS} has other columns: {held.columns}"
+        else:
+            affected, why = changed_orders(ctx, then, now)
+    if affected is None:
+        ctx.log.info("seller_risk_features: rebuilding %s whole (%s)", SELLER_ORDERS, why)
+        rows = rebuild_seller_orders(ctx)
+        refresh = {"mode": "rebuilt", "reason": why, "rows": rows}
+    else:
+        changed = affected.count()
+        applied = 0
+        if changed:
+            tables = read_inputs(ctx)
+            items, orders = (
+                tables[t].join(affected, on="order_id", how="left_semi")
+                for t in ("order_items", "orders")
+            )
+            rebuilt = build_seller_orders(items, orders, tables["customers"])
+            held = ctx.lake.read(SELLER_ORDERS).join(affected, on="order_id", how="left_semi")
+            applied = ctx.lake.apply_changes(
+                seller_order_changes(rebuilt, held), SELLER_ORDERS, SELLER_ORDER_KEYS
+            )
+        affected.unpersist()
+        ctx.log.info(
+            "seller_risk_features: %s: %d order(s) changed in silver since the last run, "
+            "%d seller-order row(s) inserted, updated or deleted",
+            SELLER_ORDERS, changed, applied,
+        )  # fmt: skip
+        refresh = {"mode": "incremental", "orders_changed": changed, "rows": applied}
+    ctx.run.extra["seller_orders_from"] = now
+    ctx.run.extra["seller_orders_refresh"] = refresh
+    ctx.shared["seller_orders"] = ctx.lake.read(SELLER_ORDERS)
     return ctx.shared["seller_orders"]
+
+
+def seller_order_changes(rebuilt: DataFrame, held: DataFrame) -> DataFrame:
+    """The change set taking the held rows of some orders to their rebuilt rows: each
+    rebuilt row upserted, each held (seller, order) silver no longer has deleted."""
+    keys = list(SELLER_ORDER_KEYS)
+    gone = held.select(*keys).join(rebuilt.select(*keys), on=keys, how="left_anti")
+    return rebuilt.withColumn(IS_DELETE, F.lit(False)).unionByName(
+        gone.withColumn(IS_DELETE, F.lit(True)), allowMissingColumns=True
+    )
 
 
 def default_date(ctx: JobContext) -> date:
     """Latest event day: max purchase date, or shipping limit of items without an order row."""
-    latest = persisted_seller_orders(ctx).agg(F.max("event_day")).first()[0]
+    latest = refresh_seller_orders(ctx).agg(F.max("event_day")).first()[0]
     if latest is None:
         raise ValueError("silver.order_items has no dated rows: nothing to compute")
     return date.fromordinal(EPOCH.toordinal() + latest)
 
 
 def report_gaps(ctx: JobContext, seller_orders: DataFrame) -> None:
-    """Order items read; sales without an order row count (by their shipping limit),
-    undated ones cannot."""
+    """Order items read (those of the seller-orders of the lookback); sales without an
+    order row count (by their shipping limit), undated ones cannot."""
     row = seller_orders.agg(
         F.count(F.lit(1)).alias("seller_orders"),
         F.sum("items").alias("order_items"),
@@ -231,14 +342,18 @@ def with_late_days(ctx: JobContext) -> None:
 def run(ctx: JobContext) -> None:
     section = ctx.job.seller_risk
     with_late_days(ctx)
+    lookback = ctx.start - timedelta(days=lookback_days(section.risk_params()))
+    ctx.log.info("seller_risk_features: windows read events from %s on", lookback)
+    ctx.run.extra["lookback_from"] = str(lookback)
     tables = read_inputs(ctx)
-    seller_orders = persisted_seller_orders(ctx)
+    seller_orders = refresh_seller_orders(ctx)
+    in_lookback = (F.col("event_day") >= to_day(lookback)) | F.col("event_day").isNull()
+    recent = seller_orders.where(in_lookback).persist(StorageLevel.MEMORY_AND_DISK)
     table = None
     try:
-        report_gaps(ctx, seller_orders)
+        report_gaps(ctx, recent)
         features = build_seller_risk_features(
             seller_orders,
-            tables["order_items"],
             tables["reviews"],
             tables["products"],
             tables["sellers"],
@@ -246,14 +361,14 @@ def run(ctx: JobContext) -> None:
             section.risk_params(),
             ctx.start,
             ctx.end,
-            hot_sellers=hot_sellers(ctx, seller_orders),
+            hot_sellers=hot_sellers(ctx, recent),
             salt_buckets=ctx.job.skew.salt_buckets,
         )
         table = build_seller_risk_table(
             features, section.rules(), section.feature_version, section.reason_codes
         )
         table = table.persist(StorageLevel.MEMORY_AND_DISK)
-        active = active_seller_days(seller_orders, section.risk_params(), ctx.start, ctx.end)
+        active = active_seller_days(recent, section.risk_params(), ctx.start, ctx.end)
         ctx.gate(table, OUTPUT, quality_checks(table, active.count()))
         # Not BETWEEN: Spark 4 rewrites it into a With expression that Delta's replaceWhere
         # cannot resolve on an existing table (delta-io/delta#4776).
@@ -265,11 +380,25 @@ def run(ctx: JobContext) -> None:
                 by_day, OUTPUT, predicate, partition_by=("as_of_date",)
             )
     finally:
-        seller_orders.unpersist()
+        recent.unpersist()
         if table is not None:
             table.unpersist()
     ctx.run.add(OUTPUT, written=written)
     ctx.run.extra["feature_version"] = section.feature_version
+
+
+class SellerRiskOptions(RunOptions):
+    full_refresh: bool = Field(
+        False,
+        description=f"rebuild {SELLER_ORDERS} from silver whole (kept incrementally); implies --force",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _forced(cls, data: dict) -> dict:
+        if isinstance(data, dict) and data.get("full_refresh"):
+            return {**data, "force": True}
+        return data
 
 
 SPEC = JobSpec(
@@ -277,7 +406,9 @@ SPEC = JobSpec(
     description="point-in-time seller risk features and score per active seller and day",
     config_model=SellerRiskConfig,
     run=run,
+    options_model=SellerRiskOptions,
     reads=(
+        SELLER_ORDERS,
         "silver.order_items",
         "silver.orders",
         "silver.customers",
@@ -286,7 +417,7 @@ SPEC = JobSpec(
         "silver.sellers",
         "silver.after_sales",
     ),
-    writes=(OUTPUT,),
+    writes=(OUTPUT, SELLER_ORDERS),
     dated=True,
     default_date=default_date,
 )

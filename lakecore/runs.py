@@ -130,6 +130,20 @@ class JobRun:
         )
 
 
+def last_run_extra(lake: Lakehouse, job: str) -> dict | None:
+    """The `_extra` record of the job's latest SUCCEEDED run (a no-op run changes nothing
+    a job keeps there); None when there is none."""
+    if not lake.exists(JOB_RUNS):
+        return None
+    last = (
+        lake.read(JOB_RUNS)
+        .where((F.col("job") == job) & (F.col("status") == "SUCCEEDED"))
+        .orderBy(F.col("ended_at").desc())
+        .first()
+    )
+    return None if last is None else json.loads(last["table_counts"] or "{}").get("_extra", {})
+
+
 def last_run_inputs(
     lake: Lakehouse,
     job: str,

@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 
 from lakecore.io import Lakehouse
 from tests.conftest import run_cli, silver
+from transforms.seller_risk.facts import build_seller_orders
 
 pytestmark = pytest.mark.integration
 
@@ -168,3 +169,42 @@ def test_quality_gate_failure_publishes_nothing_and_records_the_expectations(spa
     assert any(f.startswith("one row per active seller and day") for f in gate["failed"]), gate
     docs = Path(gate["docs"])
     assert docs.is_file() and docs.is_relative_to(Path(lake_root))
+
+
+def test_seller_orders_follow_silver_changes_and_rebuild_on_request(spark, lake_root):
+    """gold.seller_orders takes silver's changes (a line moved to another seller, a line
+    deleted, a buyer re-dated) from the change feeds, and equals a rebuild from silver."""
+    lake = write_silver(spark, lake_root, silver_tables())
+    path = {t: lake.path(f"silver.{t}") for t in ("order_items", "orders", "customers")}
+    for t in path:
+        lake.ensure_change_feed(f"silver.{t}")
+    _run(lake_root, "--date", "2025-06-10")
+    assert _last_run_extra(lake)[1]["seller_orders_refresh"]["mode"] == "rebuilt"
+
+    spark.sql(f"UPDATE delta.`{path['order_items']}` SET seller_id = 's2' WHERE order_id = 'a3'")
+    spark.sql(f"DELETE FROM delta.`{path['order_items']}` WHERE order_id = 'b9'")
+    spark.sql(
+        f"UPDATE delta.`{path['customers']}` SET created_at = TIMESTAMP '2025-06-09 00:00:00' "
+        "WHERE customer_id = 'c1'"
+    )
+    _run(lake_root, "--date", "2025-06-10")
+    refresh = _last_run_extra(lake)[1]["seller_orders_refresh"]
+    # a3, b9, and every order of c1: a1, a4, a7, a10, b2
+    assert (refresh["mode"], refresh["orders_changed"]) == ("incremental", 7)
+
+    def rebuilt():
+        tables = {t: lake.read(f"silver.{t}") for t in path}
+        return build_seller_orders(tables["order_items"], tables["orders"], tables["customers"])
+
+    held = lake.read("gold.seller_orders")
+    assert_df_equality(held, rebuilt(), ignore_row_order=True, ignore_nullable=True)
+    pairs = {(r.seller_id, r.order_id) for r in held.select("seller_id", "order_id").collect()}
+    assert ("s2", "a3") in pairs and ("s1", "a3") not in pairs
+    assert not {p for p in pairs if p[1] == "b9"}
+
+    _run(lake_root, "--date", "2025-06-10", "--full-refresh")  # runs although nothing changed
+    refresh = _last_run_extra(lake)[1]["seller_orders_refresh"]
+    assert (refresh["mode"], refresh["reason"]) == ("rebuilt", "--full-refresh")
+    assert_df_equality(
+        lake.read("gold.seller_orders"), rebuilt(), ignore_row_order=True, ignore_nullable=True
+    )

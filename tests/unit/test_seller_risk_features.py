@@ -121,7 +121,6 @@ def features(spark):
     seller_orders = build_seller_orders(items, orders, silver(spark, "customers", [])).cache()
     out = build_seller_risk_features(
         seller_orders,
-        items,
         silver(spark, "reviews", []),
         products,
         sellers,

@@ -82,7 +82,7 @@ def _features(spark, tables, start, end):
     t = {name: silver(spark, name, rows) for name, rows in tables.items()}
     seller_orders = build_seller_orders(t["order_items"], t["orders"], t["customers"]).cache()
     return build_seller_risk_features(
-        seller_orders, t["order_items"], t["reviews"], t["products"], t["sellers"],
+        seller_orders, t["reviews"], t["products"], t["sellers"],
         t["after_sales"], PARAMS, start, end,
     )  # fmt: skip
 

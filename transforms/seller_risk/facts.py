@@ -31,6 +31,7 @@ SELLER_ORDER_COLUMNS = (
     "estimated_at",
     "buyer_id",
     "buyer_created_at",
+    "priced_items",
 )
 
 
@@ -57,13 +58,18 @@ def build_seller_orders(items: DataFrame, orders: DataFrame, customers: DataFram
     order row is missing is a real sale, so it is kept (`has_order_row` false)
     with event time = its earliest `shipping_limit_at` (a few days after the
     purchase, so it never counts before it happened) and no status or buyer.
-    `event_day` is null only when neither time is known.
+    `event_day` is null only when neither time is known. `priced_items` holds
+    the (product_id, price) of its lines with a positive price.
     """
     lines = items.groupBy("order_id", "seller_id").agg(
         F.count(F.lit(1)).alias("items"),
         F.sum(cents("price")).alias("gmv_cents"),
         F.sum(cents(F.coalesce(F.col("freight_value"), F.lit(0)))).alias("freight_cents"),
         F.min("shipping_limit_at").alias("limit_at"),
+        # sorted: the same array whatever order Spark collects the lines in
+        F.array_sort(
+            F.collect_list(F.when(F.col("price") > 0, F.struct("product_id", "price")))
+        ).alias("priced_items"),
     )
     heads = orders.select(
         "order_id",
@@ -152,14 +158,13 @@ def build_case_facts(after_sales: DataFrame, seller_orders: DataFrame) -> DataFr
     )
 
 
-def build_item_prices(items: DataFrame, seller_orders: DataFrame, products: DataFrame) -> DataFrame:
+def build_item_prices(seller_orders: DataFrame, products: DataFrame) -> DataFrame:
     """Priced items: (seller, category, day, log price); prices are log-normal, so z in log space."""
-    placed = seller_orders.where(F.col("event_day").isNotNull()).select(
-        "order_id", "seller_id", F.col("event_day").alias("day")
+    lines = seller_orders.where(F.col("event_day").isNotNull()).select(
+        "seller_id", F.col("event_day").alias("day"), F.explode("priced_items").alias("line")
     )
     return (
-        items.where(F.col("price") > 0)
-        .join(placed, on=["order_id", "seller_id"], how="inner")
+        lines.select("seller_id", "day", "line.product_id", "line.price")
         .join(products.select("product_id", "category"), on="product_id", how="left")
         .where(F.col("category").isNotNull())
         .select("seller_id", "category", "day", F.log(F.col("price")).alias("log_price"))

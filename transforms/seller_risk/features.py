@@ -47,6 +47,58 @@ def to_day(d: date) -> int:
     return (d - EPOCH).days
 
 
+def lookback_days(p: RiskParams) -> int:
+    """How many days before a range's first as-of day its features read, by event day.
+
+    The furthest reach of: the active-seller rule, the delayed after-sale window,
+    the burst baseline, and the price reference of the window's first item (its
+    reference day is up to `step - 1` days earlier and holds `price_reference_days`
+    of items). Lifetime facts (first sale, listings to date) are not windows: they
+    are carried separately (see `build_seller_risk_features`).
+    """
+    widest = max(p.windows) - 1
+    return max(
+        p.active_days - 1,
+        widest + p.after_sale_delay_days,
+        p.burst_recent_days + p.burst_baseline_days - 1,
+        widest + (p.price_reference_step_days - 1) + (p.price_reference_days - 1),
+    )
+
+
+def within_lookback(
+    seller_orders: DataFrame, reviews: DataFrame, first_day: int
+) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """The placed orders, fulfilled orders and reviews a range reads, each by the day
+    it counts on, so nothing a window holds is lost:
+
+    - orders placed on or after `first_day`, plus each seller's first sale when it is
+      older: `days_since_first_sale` and the burst rule need it, and no window
+      reaches back to it, so it adds to no window sum;
+    - orders shipped or delivered on or after `first_day`, whenever they were placed
+      (they count on those days, not on their order day);
+    - reviews written on or after `first_day` (the caller looks their orders up in
+      all history: a review can come long after its order).
+
+    `first_day` = the range's first day - `lookback_days`: every window of the range
+    reads the same rows as over all history.
+    """
+    dated = seller_orders.where(F.col("event_day").isNotNull())
+    first_sales = dated.groupBy(SELLER).agg(F.min("event_day").alias("first_sale"))
+    placed = (
+        dated.join(first_sales, on=SELLER, how="inner")
+        .where((F.col("event_day") >= first_day) | (F.col("event_day") == F.col("first_sale")))
+        .drop("first_sale")
+    )
+    # `ts >= midnight of first_day` (session time zone) is `day_number(ts) >= first_day`,
+    # in a form Delta prunes files with (min/max statistics of the column).
+    since = F.date_from_unix_date(F.lit(first_day)).cast("timestamp")
+    fulfilled = seller_orders.where(
+        (F.col("carrier_at") >= since) | (F.col("delivered_at") >= since)
+    )
+    recent_reviews = reviews.where(F.col("created_at") >= since)
+    return placed, fulfilled, recent_reviews
+
+
 def _case_columns(windows: Sequence[int]) -> list[str]:
     return [f"{stem}s_{n}d" for n in windows for stem in CASE_TYPES.values()]
 
@@ -74,7 +126,6 @@ def active_seller_days(
 
 def build_seller_risk_features(
     seller_orders: DataFrame,
-    items: DataFrame,
     reviews: DataFrame,
     products: DataFrame,
     sellers: DataFrame,
@@ -92,10 +143,13 @@ def build_seller_risk_features(
     """
     start_day, end_day = to_day(start), to_day(end)
     first_item_day = start_day - (max(p.windows) - 1)  # oldest sale a window of `start` holds
-    review_facts = build_review_facts(
-        reviews, seller_orders, p.young_account_days, p.template_min_length
+    placed, fulfilled, recent_reviews = within_lookback(
+        seller_orders, reviews, start_day - lookback_days(p)
     )
-    prices = build_item_prices(items, seller_orders, products)
+    review_facts = build_review_facts(
+        recent_reviews, seller_orders, p.young_account_days, p.template_min_length
+    )
+    prices = build_item_prices(placed, products)
     step = p.price_reference_step_days
     reference = category_price_reference(
         prices, p.price_reference_days, step, first_item_day, end_day
@@ -105,14 +159,20 @@ def build_seller_risk_features(
         prices.where(in_range), reference, step, p.min_category_items, p.below_category_z
     )
     daily = daily_measures(
-        seller_orders, review_facts, item_z, build_listings(products), hot_sellers, salt_buckets
+        placed,
+        fulfilled,
+        review_facts,
+        item_z,
+        build_listings(products),
+        hot_sellers,
+        salt_buckets,
     )
-    spine = active_seller_days(seller_orders, p, start, end)
-    buyers = buyer_windows(seller_orders, p.windows, start_day, end_day)
+    spine = active_seller_days(placed, p, start, end)
+    buyers = buyer_windows(placed, p.windows, start_day, end_day)
     templated = templated_review_windows(
         review_facts, p.windows, p.template_min_count, start_day, end_day
     )
-    cases = None if after_sales is None else build_case_facts(after_sales, seller_orders)
+    cases = None if after_sales is None else build_case_facts(after_sales, placed)
     window_counts = [c for c in buyers.columns + templated.columns if c not in (SELLER, AS_OF)]
     return (
         with_rolling(spine, daily.where(F.col("day") <= end_day), rolling_specs(p))

@@ -142,7 +142,8 @@ def ratio(num: Column | str, den: Column | str) -> Column:
 
 
 def daily_measures(
-    seller_orders: DataFrame,
+    placed: DataFrame,
+    fulfilled: DataFrame,
     review_facts: DataFrame,
     item_z: DataFrame,
     listings: DataFrame,
@@ -154,9 +155,11 @@ def daily_measures(
     Orders count on their event day; a late shipment when the carrier got it; a
     delivery delay when it was delivered; a review when it was written. Status
     is a snapshot without a time (Olist has no cancellation time), so a
-    cancellation counts on the order's day.
+    cancellation counts on the order's day. `placed` and `fulfilled` are seller-orders
+    (`build_seller_orders`): the first counted by order day, the second by shipping
+    and delivery day (the same table, or each cut to the days a range reads).
     """
-    placed = seller_orders.where(F.col("event_day").isNotNull())
+    placed = placed.where(F.col("event_day").isNotNull())
     is_late = F.col("carrier_at") > F.col("limit_at")
     delay = F.unix_timestamp("delivered_at") - F.unix_timestamp("estimated_at")
     sources = [
@@ -169,13 +172,13 @@ def daily_measures(
             F.col("status").isNotNull().cast("long").alias("with_status"),
             (F.col("status") == "canceled").cast("long").alias("canceled"),
         ),
-        seller_orders.where(F.col("carrier_at").isNotNull() & F.col("limit_at").isNotNull()).select(
+        fulfilled.where(F.col("carrier_at").isNotNull() & F.col("limit_at").isNotNull()).select(
             "seller_id",
             day_number("carrier_at").alias("day"),
             F.lit(1).alias("shipments"),
             is_late.cast("long").alias("late_shipments"),
         ),
-        seller_orders.where(
+        fulfilled.where(
             F.col("delivered_at").isNotNull() & F.col("estimated_at").isNotNull()
         ).select(
             "seller_id",
