@@ -63,6 +63,15 @@ def main() -> int:
     ap.add_argument("--orders", type=int, default=20_000)
     ap.add_argument("--days", type=int, default=120)
     ap.add_argument("--workdir", type=Path, default=ROOT / "bench-lake" / "incremental")
+    ap.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="more generator settings, e.g. sellers=2000 (the same for both scales of a "
+        "history-growth pair, so only the history grows)",
+    )
     a = ap.parse_args()
     work = a.workdir / f"{a.orders}_{a.days}"
     shutil.rmtree(work, ignore_errors=True)
@@ -72,10 +81,11 @@ def main() -> int:
         f"--set=generate_demo_data.inventory_days={max(7, a.days * 28 // 120)}",
         "--set=generate_demo_data.views_per_purchase=1",
         "--set=generate_demo_data.carts_per_purchase=1",
+        *[f"--set=generate_demo_data.{kv}" for kv in a.sets],
     ]
     first = END - timedelta(days=a.days - 1)
     before_last = END - timedelta(days=1)
-    result: dict[str, object] = {"orders": a.orders, "days": a.days}
+    result: dict[str, object] = {"orders": a.orders, "days": a.days, "generator_sets": a.sets}
     result["generate_s"] = jobs(
         work, "generate_demo_data", "--start", str(first), "--end", str(before_last), *scale
     )

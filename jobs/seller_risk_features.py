@@ -14,7 +14,6 @@ from datetime import date, timedelta
 
 from pydantic import Field, model_validator
 from pyspark import StorageLevel
-from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -48,6 +47,9 @@ OUTPUT = "gold.seller_risk_features"
 SELLER_ORDERS = "gold.seller_orders"
 SELLER_ORDER_KEYS = ("seller_id", "order_id")
 SELLER_ORDER_SOURCES = ("order_items", "orders", "customers")
+# Bump when build_seller_orders derives its rows differently: rows kept from earlier
+# runs would keep the old derivation, so a changed one rebuilds the table.
+SELLER_ORDERS_DERIVATION = "seller_orders_v1"
 RATE_COLUMN = re.compile(r"_(rate|share)_\d+d$")  # shares and rates lie in [0, 1]
 REQUIRED = ("order_items",)
 # Missing, these act as empty tables: their counts are 0 and their rates null.
@@ -153,27 +155,40 @@ def seller_orders_of(tables: dict[str, DataFrame | None]) -> DataFrame:
     return build_seller_orders(tables["order_items"], tables["orders"], tables["customers"])
 
 
-def source_marks(ctx: JobContext) -> dict[str, list]:
-    """silver table -> [Delta version, table id] of the tables seller-orders come from."""
+def source_marks(ctx: JobContext) -> dict[str, object]:
+    """What gold.seller_orders is derived from: the derivation, the session time zone
+    (its day numbers are calendar days there) and each input's [Delta version, table id]."""
     names = [f"silver.{t}" for t in SELLER_ORDER_SOURCES]
-    return {n: [ctx.lake.version(n), ctx.lake.table_id(n)] for n in names if ctx.lake.exists(n)}
+    return {
+        "derivation": SELLER_ORDERS_DERIVATION,
+        "time_zone": ctx.spark.conf.get("spark.sql.session.timeZone"),
+        "tables": {
+            n: [ctx.lake.version(n), ctx.lake.table_id(n)] for n in names if ctx.lake.exists(n)
+        },
+    }
 
 
 def changed_orders(ctx: JobContext, then: dict, now: dict) -> tuple[DataFrame | None, str]:
     """The order_id of every order whose seller-orders a silver change since `then` can
     alter (persisted), or None and why when the change feeds cannot tell."""
-    if set(then) != set(now):
-        return None, f"input tables changed: {sorted(then)} -> {sorted(now)}"
+    for key in ("derivation", "time_zone"):
+        if then.get(key) != now[key]:
+            return None, f"{key} changed: {then.get(key)} -> {now[key]}"
+    before_tables, tables = then.get("tables", {}), now["tables"]
+    if set(before_tables) != set(tables):
+        return None, f"input tables changed: {sorted(before_tables)} -> {sorted(tables)}"
     ids = []
     try:  # a change feed that is off or vacuumed fails when read or counted
-        for name, (version, table_id) in now.items():
-            before, before_id = then[name]
+        for name, (version, table_id) in tables.items():
+            before, before_id = before_tables[name]
             if before_id != table_id or before > version:
                 return None, f"{name} was re-created"
             if before == version:
                 continue
             changes = ctx.lake.changes(name, before, version)
             if name == "silver.customers":  # a buyer's row changed: the orders it placed
+                if "silver.orders" not in tables:  # no orders: no buyers either
+                    continue
                 orders = ctx.lake.read("silver.orders").select("order_id", "customer_id")
                 changes = orders.join(
                     changes.select("customer_id"), on="customer_id", how="left_semi"
@@ -186,8 +201,9 @@ def changed_orders(ctx: JobContext, then: dict, now: dict) -> tuple[DataFrame | 
             union = union.unionByName(more)
         affected = union.where(F.col("order_id").isNotNull()).distinct().persist()
         affected.count()
-    except AnalysisException as exc:
-        return None, f"change feed unreadable: {str(exc).splitlines()[0][:300]}"
+    except Exception as exc:  # any failure to read the feeds means: rebuild
+        first = (str(exc).splitlines() or [""])[0][:300]
+        return None, f"change feed unreadable: {type(exc).__name__}: {first}"
     return affected, ""
 
 

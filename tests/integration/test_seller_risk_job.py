@@ -10,6 +10,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
+from jobs import seller_risk_features
 from lakecore.io import Lakehouse
 from tests.conftest import run_cli, silver
 from transforms.seller_risk.facts import build_seller_orders
@@ -171,7 +172,7 @@ def test_quality_gate_failure_publishes_nothing_and_records_the_expectations(spa
     assert docs.is_file() and docs.is_relative_to(Path(lake_root))
 
 
-def test_seller_orders_follow_silver_changes_and_rebuild_on_request(spark, lake_root):
+def test_seller_orders_follow_silver_changes_and_rebuild_on_request(spark, lake_root, monkeypatch):
     """gold.seller_orders takes silver's changes (a line moved to another seller, a line
     deleted, a buyer re-dated) from the change feeds, and equals a rebuild from silver."""
     lake = write_silver(spark, lake_root, silver_tables())
@@ -208,3 +209,8 @@ def test_seller_orders_follow_silver_changes_and_rebuild_on_request(spark, lake_
     assert_df_equality(
         lake.read("gold.seller_orders"), rebuilt(), ignore_row_order=True, ignore_nullable=True
     )
+    # Rows kept under another derivation of the seller-orders are not reused.
+    monkeypatch.setattr(seller_risk_features, "SELLER_ORDERS_DERIVATION", "seller_orders_v0")
+    _run(lake_root, "--date", "2025-06-10", "--force")
+    refresh = _last_run_extra(lake)[1]["seller_orders_refresh"]
+    assert refresh["mode"] == "rebuilt" and refresh["reason"].startswith("derivation changed")
