@@ -18,6 +18,7 @@ from urllib.parse import unquote
 
 from pydantic import Field, field_validator
 from pyspark import StorageLevel
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -38,6 +39,9 @@ from transforms.common.ingest import (
 
 EMPTY_FILE = "empty_file"
 NUMERIC = (T.IntegerType, T.LongType, T.DecimalType, T.DoubleType)
+# Above this many holder files a bronze MERGE scans its table rather than carry a
+# long IN list in its condition (a --reprocess holds every file).
+MAX_FILTER_FILES = 1000
 
 
 class IngestParams(StrictModel):
@@ -145,26 +149,35 @@ def ingest_table(ctx: JobContext, ledger: IngestedFiles, source: Source, folder:
         )
         .transform(with_duplicate_errors, schema.keys)
     )
-    if ctx.lake.exists(bronze):
-        # Keys held by rows of files still in landing: a file since removed no longer
-        # counts as the earlier holder (a full read would not see it either).
-        landed = [f.path for f in listed]
-        held = ctx.lake.read(bronze).select(*schema.keys, "_source_file")
-        held = held.where(
-            F.col("_source_file").isin(landed) | F.url_decode("_source_file").isin(landed)
-        )
-        parsed = parsed.transform(with_earlier_duplicates, held, schema.keys)
     parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
+    holders = None
     try:
+        # Counted first: the cached batch then has its real size, by which Spark plans
+        # the join below (a batch under the broadcast threshold is broadcast).
         # `_source_file` is the reader's file URI (may be %-encoded), `files` the listing's.
         as_read = {r[0]: r[1] for r in parsed.groupBy("_source_file").count().collect()}
         per_file = {unquote(k): v for k, v in as_read.items()}
         rows_read = sum(as_read.values())
-        clean = select_clean(parsed, schema, source.name)
+        checked = parsed
+        if ctx.lake.exists(bronze):
+            # The bronze rows holding a key of this batch, by a semi join: the batch's
+            # keys are broadcast and bronze's key columns scanned once, rather than all
+            # of bronze shuffled for an outer join (a cost that grows with history).
+            existing = ctx.lake.read(bronze).select(*schema.keys, "_source_file")
+            holders = existing.join(parsed.select(*schema.keys), list(schema.keys), "left_semi")
+            holders = holders.persist(StorageLevel.MEMORY_AND_DISK)
+            # Keys held by rows of files still in landing: a file since removed no longer
+            # counts as the earlier holder (a full read would not see it either).
+            landed = [f.path for f in listed]
+            held = holders.where(
+                F.col("_source_file").isin(landed) | F.url_decode("_source_file").isin(landed)
+            )
+            checked = parsed.transform(with_earlier_duplicates, held, schema.keys)
+        clean = select_clean(checked, schema, source.name)
         written = 0
         if rows_read and not clean.isEmpty():
-            written = ctx.lake.merge(clean, bronze, schema.keys)
-        bad = select_quarantine(parsed, schema, source.name)
+            written = write_bronze(ctx, clean, bronze, schema.keys, holders)
+        bad = select_quarantine(checked, schema, source.name)
         names = sorted({*files, *as_read})
         predicate = f"source_file IN ({', '.join(_sql_quote(f) for f in names)})"
         quarantined = bad.count()
@@ -178,12 +191,47 @@ def ingest_table(ctx: JobContext, ledger: IngestedFiles, source: Source, folder:
             ]
             nullable = T.StructType([T.StructField(f.name, f.dataType) for f in bad.schema])
             bad = bad.unionByName(ctx.spark.createDataFrame(file_rows, nullable))
-        ctx.lake.overwrite_where(bad, quarantine, predicate)
+        # Quarantine rows of these files are replaced; when there are none to write
+        # and none to replace (new files read cleanly, the routine case), no commit.
+        if quarantined or empty or _holds_rows(ctx, quarantine, predicate):
+            ctx.lake.overwrite_where(bad, quarantine, predicate)
     finally:
         parsed.unpersist()
+        if holders is not None:
+            holders.unpersist()
     ctx.run.add(bronze, read=rows_read, written=written, quarantined=quarantined)
     ctx.run.check_balanced(bronze)
     ledger.record(st.table, plan.to_read, per_file, ctx.run.run_id)
+
+
+def _holds_rows(ctx: JobContext, name: str, predicate: str) -> bool:
+    """Whether the table has a row matching `predicate` (Delta skips the files whose
+    statistics rule it out, so this reads little when there is none)."""
+    return ctx.lake.exists(name) and not ctx.lake.read(name).where(predicate).isEmpty()
+
+
+def write_bronze(
+    ctx: JobContext, clean: DataFrame, bronze: str, keys: tuple[str, ...], holders
+) -> int:
+    """Upsert the clean rows into bronze on `keys`, touching only what they can match.
+
+    `holders` are the bronze rows (keys, `_source_file`) holding a key of the batch
+    (None: no table yet). No clean row's key held (the routine case, a new day's files,
+    whose duplicates of earlier days are quarantined): a plain append, no MERGE
+    reading bronze. Some held (a re-read file, a file sorting before
+    the holder's, a holder whose file left landing): a MERGE restricted to the holders'
+    files, so Delta skips the other files by their `_source_file` statistics.
+    """
+    if holders is None:
+        return ctx.lake.merge(clean, bronze, keys)
+    matched = holders.join(clean.select(*keys), list(keys), "left_semi")
+    files = [r[0] for r in matched.select("_source_file").distinct().collect()]
+    if not files:
+        return ctx.lake.append(clean, bronze)
+    within = None
+    if len(files) <= MAX_FILTER_FILES:
+        within = f"t._source_file IN ({', '.join(_sql_quote(f) for f in sorted(files))})"
+    return ctx.lake.merge(clean, bronze, keys, target_filter=within)
 
 
 def run(ctx: JobContext) -> None:

@@ -135,6 +135,8 @@ def test_only_new_files_are_read_and_a_changed_file_is_read_again(spark, lake_ro
         "skipped": 1,
     }
     assert (last.rows_read, last.rows_written, last.rows_quarantined) == (2, 1, 1)
+    # No key of the new file's clean rows was in bronze: appended, no MERGE over bronze.
+    assert _last_operation(spark, lake, "bronze.order_items") == "WRITE"
     # The first file rewritten under its name (a corrected re-delivery): read again.
     _write_gz(landing / "order_items" / "part-0.csv.gz", [*GOOD[:2], GOOD[2].replace("10.5", "12")])
     assert _ingest(lake_root, landing) == 0
@@ -148,6 +150,19 @@ def test_only_new_files_are_read_and_a_changed_file_is_read_again(spark, lake_ro
     )
     last = lake.read("ops.job_runs").orderBy(F.col("ended_at").desc()).first()
     assert json.loads(last.table_counts)["_extra"]["files"]["order_items"]["changed"] == 1
+    assert _last_operation(spark, lake, "bronze.order_items") == "MERGE"  # its rows upserted
+    # A late file sorting before part-1 holds o7 too: as a full read would, its row wins.
+    _write_gz(landing / "order_items" / "part-00.csv.gz", ["o7,1,p2,s3,2025-01-03 10:00:00,8,1.0"])
+    assert _ingest(lake_root, landing) == 0
+    rows = {(r.order_id, r.order_item_id): r for r in lake.read("bronze.order_items").collect()}
+    assert (rows[("o7", 1)].price, rows[("o7", 1)].seller_id) == (8.0, "s3")
+    assert rows[("o7", 1)]._source_file.endswith("part-00.csv.gz")
+    assert len(rows) == 4
+    assert _last_operation(spark, lake, "bronze.order_items") == "MERGE"
+
+
+def _last_operation(spark, lake, name):
+    return spark.sql(f"DESCRIBE HISTORY delta.`{lake.path(name)}` LIMIT 1").first().operation
 
 
 def test_a_truncated_gzip_fails_the_run_and_publishes_nothing(spark, lake_root, tmp_path):
