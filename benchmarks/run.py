@@ -48,6 +48,7 @@ SCRIPT_SUITES = {
     "delta_small": "bench_delta_small.py",  # small Delta operations, deletion vectors or not
     "als_ceiling": "als_ceiling.py",  # how far implicit ALS goes on the MovieLens protocol
     "incremental": "bench_incremental.py",  # first run, re-run with nothing new, one new day
+    "s3": "bench_s3.py",  # the small pipeline on local disk vs an S3 API, one commit each
 }
 
 # The batch jobs a hot key can slow down, and the arguments they run with.

@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
 
+from devtools.s3_server import moto_server
 from lakecore.s3_export import ExportTarget, publish
-from tests.s3_server import moto_server
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,9 @@ import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
+from devtools.s3_server import moto_server
 from lakecore.io import Lakehouse
 from tests.conftest import run_cli
-from tests.s3_server import moto_server
 
 pytestmark = pytest.mark.integration
 

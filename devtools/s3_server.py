@@ -1,4 +1,4 @@
-"""A real S3-compatible server for tests: moto's standalone server on 127.0.0.1."""
+"""A real S3-compatible server for tests and benchmarks: moto's standalone server on 127.0.0.1."""
 
 from __future__ import annotations
 
