@@ -97,9 +97,13 @@ def main() -> int:
         with moto_server() as url:
             import boto3
 
-            boto3.client("s3", endpoint_url=url, region_name="us-east-1").create_bucket(
-                Bucket="bench"
-            )
+            boto3.client(
+                "s3",
+                endpoint_url=url,
+                region_name="us-east-1",
+                aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            ).create_bucket(Bucket="bench")
             storages = {
                 "local": [
                     f"env.lakehouse.root={work / 'lake'}",

@@ -231,11 +231,12 @@ def test_s3a_demo_pipeline_equals_local_disk(spark, s3, demo_lake, capsys):
     differ, rows = {}, {}
     for table in demo_lake.tables("silver") + demo_lake.tables("gold"):
         want = comparable(demo_lake.read(table))
-        rows[table] = want.count()
         got = comparable(on_s3.read(table)).select(*want.columns)
-        extra, missing = got.exceptAll(want).count(), want.exceptAll(got).count()
-        if extra or missing:
-            differ[table] = {"only_on_s3": extra, "only_local": missing}
+        # Equal sizes and nothing of one missing from the other (as multisets): equal.
+        rows[table], count = want.count(), got.count()
+        extra = got.exceptAll(want).count()
+        if extra or count != rows[table]:
+            differ[table] = {"rows_on_s3": count, "rows_local": rows[table], "only_on_s3": extra}
     assert differ == {}
     for table in ("gold.seller_risk_features", "gold.user_recommendations", "silver.orders"):
         assert rows[table] > 0, table  # equal, and not because both are empty
