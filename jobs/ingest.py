@@ -39,9 +39,6 @@ from transforms.common.ingest import (
 
 EMPTY_FILE = "empty_file"
 NUMERIC = (T.IntegerType, T.LongType, T.DecimalType, T.DoubleType)
-# Above this many holder files a bronze MERGE scans its table rather than carry a
-# long IN list in its condition (a --reprocess holds every file).
-MAX_FILTER_FILES = 1000
 
 
 class IngestParams(StrictModel):
@@ -116,7 +113,9 @@ def source_folder(ctx: JobContext, source: Source) -> str:
 
 
 def _sql_quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+    """A Spark SQL string literal of any file name: backslashes escaped too (Spark reads
+    a backslash in a literal as an escape)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def ingest_table(ctx: JobContext, ledger: IngestedFiles, source: Source, folder: str, st) -> None:
@@ -193,7 +192,12 @@ def ingest_table(ctx: JobContext, ledger: IngestedFiles, source: Source, folder:
             bad = bad.unionByName(ctx.spark.createDataFrame(file_rows, nullable))
         # Quarantine rows of these files are replaced; when there are none to write
         # and none to replace (new files read cleanly, the routine case), no commit.
-        if quarantined or empty or _holds_rows(ctx, quarantine, predicate):
+        if (
+            quarantined
+            or empty
+            or not ctx.lake.exists(quarantine)  # created empty: queryable from the start
+            or _holds_rows(ctx, quarantine, predicate)
+        ):
             ctx.lake.overwrite_where(bad, quarantine, predicate)
     finally:
         parsed.unpersist()
@@ -213,25 +217,29 @@ def _holds_rows(ctx: JobContext, name: str, predicate: str) -> bool:
 def write_bronze(
     ctx: JobContext, clean: DataFrame, bronze: str, keys: tuple[str, ...], holders
 ) -> int:
-    """Upsert the clean rows into bronze on `keys`, touching only what they can match.
+    """Upsert the clean rows into bronze on `keys`, reading bronze only when needed.
 
     `holders` are the bronze rows (keys, `_source_file`) holding a key of the batch
     (None: no table yet). No clean row's key held (the routine case, a new day's files,
-    whose duplicates of earlier days are quarantined): a plain append, no MERGE
-    reading bronze. Some held (a re-read file, a file sorting before
-    the holder's, a holder whose file left landing): a MERGE restricted to the holders'
-    files, so Delta skips the other files by their `_source_file` statistics.
+    whose repeats of earlier days are quarantined): an append, cast to bronze's column
+    types as a MERGE would (a lake written before a type change keeps its types), with
+    no MERGE reading bronze. Some held (a re-read file, a file sorting before the
+    holder's, a holder whose file left landing): a MERGE. It is not restricted to the
+    holders' files: Delta keeps statistics of a string's first 32 characters only, and
+    landing paths share longer prefixes, so such a filter would skip nothing.
     """
     if holders is None:
         return ctx.lake.merge(clean, bronze, keys)
-    matched = holders.join(clean.select(*keys), list(keys), "left_semi")
-    files = [r[0] for r in matched.select("_source_file").distinct().collect()]
-    if not files:
-        return ctx.lake.append(clean, bronze)
-    within = None
-    if len(files) <= MAX_FILTER_FILES:
-        within = f"t._source_file IN ({', '.join(_sql_quote(f) for f in sorted(files))})"
-    return ctx.lake.merge(clean, bronze, keys, target_filter=within)
+    if holders.join(clean.select(*keys), list(keys), "left_semi").isEmpty():
+        target = ctx.lake.read(bronze).schema
+        typed = clean.select(
+            *[
+                F.col(c).cast(target[c].dataType) if c in target.names else F.col(c)
+                for c in clean.columns
+            ]
+        )
+        return ctx.lake.append(typed, bronze)
+    return ctx.lake.merge(clean, bronze, keys)
 
 
 def run(ctx: JobContext) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 
 import pytest
 from pyspark.sql import functions as F
@@ -152,13 +153,23 @@ def test_only_new_files_are_read_and_a_changed_file_is_read_again(spark, lake_ro
     assert json.loads(last.table_counts)["_extra"]["files"]["order_items"]["changed"] == 1
     assert _last_operation(spark, lake, "bronze.order_items") == "MERGE"  # its rows upserted
     # A late file sorting before part-1 holds o7 too: as a full read would, its row wins.
-    _write_gz(landing / "order_items" / "part-00.csv.gz", ["o7,1,p2,s3,2025-01-03 10:00:00,8,1.0"])
+    # Its name has an apostrophe and a space (SQL quoting, URI encoding), and a bad row.
+    late = landing / "order_items" / "part-00 o'neil.csv.gz"
+    lines = ["o7,1,p2,s3,2025-01-03 10:00:00,8,1.0", "o8,1,p1,s2,2025-01-03 10:00:00,ten,1.0"]
+    _write_gz(late, lines)
     assert _ingest(lake_root, landing) == 0
     rows = {(r.order_id, r.order_item_id): r for r in lake.read("bronze.order_items").collect()}
     assert (rows[("o7", 1)].price, rows[("o7", 1)].seller_id) == (8.0, "s3")
-    assert rows[("o7", 1)]._source_file.endswith("part-00.csv.gz")
+    assert (
+        rows[("o7", 1)]._source_file.endswith(".csv.gz") and "neil" in rows[("o7", 1)]._source_file
+    )
     assert len(rows) == 4
     assert _last_operation(spark, lake, "bronze.order_items") == "MERGE"
+    # Re-delivered with another time: its quarantine row is replaced, not doubled.
+    os.utime(late, (late.stat().st_atime, late.stat().st_mtime + 60))
+    assert _ingest(lake_root, landing) == 0
+    bad = lake.read("quarantine.order_items").where("source_file LIKE '%neil.csv.gz'").collect()
+    assert [r.reason for r in bad] == ["bad_type:price"]
 
 
 def _last_operation(spark, lake, name):
@@ -225,3 +236,21 @@ def test_missing_folder_fails_and_is_recorded(spark, lake_root, tmp_path):
     run = Lakehouse(spark, str(lake_root)).read("ops.job_runs").first()
     assert run.status == "FAILED"
     assert "does not exist" in run.error_message
+
+
+def test_new_rows_append_to_a_lake_written_with_older_column_types(spark, lake_root, landing):
+    """A lake from before money became DECIMAL keeps `double` prices: a routine day's rows
+    are appended cast to them, as the MERGE that wrote them before cast them."""
+    assert _ingest(lake_root, landing) == 0
+    lake = Lakehouse(spark, str(lake_root))
+    path = lake.path("bronze.order_items")
+    old = lake.read("bronze.order_items").withColumn("price", F.col("price").cast("double"))
+    old.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
+    _write_gz(
+        landing / "order_items" / "part-1.csv.gz", ["o7,1,p1,s2,2025-01-03 10:00:00,7.25,1.0"]
+    )
+    assert _ingest(lake_root, landing) == 0
+    assert _last_operation(spark, lake, "bronze.order_items") == "WRITE"
+    bronze = lake.read("bronze.order_items")
+    assert dict(bronze.dtypes)["price"] == "double"
+    assert bronze.where("order_id = 'o7'").first().price == 7.25
