@@ -215,7 +215,11 @@ def _holds_rows(ctx: JobContext, name: str, predicate: str) -> bool:
 
 
 def write_bronze(
-    ctx: JobContext, clean: DataFrame, bronze: str, keys: tuple[str, ...], holders
+    ctx: JobContext,
+    clean: DataFrame,
+    bronze: str,
+    keys: tuple[str, ...],
+    holders: DataFrame | None,
 ) -> int:
     """Upsert the clean rows into bronze on `keys`, reading bronze only when needed.
 
