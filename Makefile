@@ -14,7 +14,7 @@ TEST_WORKERS ?= 0
 # make bench BENCH_ARGS="--suite skew --orders 100000" (benchmarks/run.py --help)
 BENCH_ARGS ?=
 
-.PHONY: airflow-pools notebooks-lab setup demo-setup demo demo-kafka test lint fmt unit notebooks bench lock clean clean-lake help
+.PHONY: executor-env airflow-pools notebooks-lab setup demo-setup demo demo-kafka test lint fmt unit notebooks bench lock clean clean-lake help
 
 help:
 	@echo "make demo   - set up, generate demo data, ingest it, run every job but walmart_inventory, print a summary"
@@ -25,16 +25,17 @@ help:
 	@echo "make fmt    - format the code with ruff"
 	@echo "make notebooks - run the analyst notebooks on the lake, render HTML to notebooks/html"
 	@echo "make notebooks-lab - JupyterLab on notebooks/ with the project's kernel (analyst extra)"
+	@echo "make executor-env - pack the executors' Python (and this project's wheel) for a cluster: dist/executor-env.tar.gz"
 	@echo "make airflow-pools - create the Airflow pools the DAGs' tasks run in"
 	@echo "make bench  - benchmarks/run.py (default: the skew suite at 1M orders); BENCH_ARGS=..."
 
-setup: $(STAMPS)/pip.stamp $(STAMPS)/jars.stamp $(STAMPS)/kafka.stamp $(STAMPS)/cds.stamp
+setup: $(STAMPS)/pip.stamp $(STAMPS)/jars.stamp $(STAMPS)/logstore.stamp $(STAMPS)/kafka.stamp $(STAMPS)/cds.stamp
 
 # What `make demo` needs and no more: the package (no test tools, no Airflow) and
 # Spark's jars. Every pip install is constrained to build/constraints.txt, so
 # transitive versions do not float between machines (`make lock` refreshes it).
 CONSTRAINTS := build/constraints.txt
-demo-setup: $(STAMPS)/pip-core.stamp $(STAMPS)/jars.stamp
+demo-setup: $(STAMPS)/pip-core.stamp $(STAMPS)/jars.stamp $(STAMPS)/logstore.stamp
 
 $(STAMPS)/pip-core.stamp: pyproject.toml $(CONSTRAINTS) | $(VENV)/bin/python
 	@mkdir -p $(STAMPS)
@@ -62,9 +63,20 @@ $(STAMPS)/jars.stamp: build/pom.xml
 	@ls .jars/spark/delta-spark_*.jar >/dev/null
 	@touch $@
 
+# The platform's own Delta log store for S3 (put-if-absent commits, several writing
+# drivers: build/logstore/), compiled against the jars above and pyspark's Hadoop.
+LOGSTORE_SRC := build/logstore/src/io/lakehouse/delta/S3ConditionalPutLogStore.java
+$(STAMPS)/logstore.stamp: $(LOGSTORE_SRC) $(STAMPS)/jars.stamp $(STAMPS)/pip-core.stamp
+	rm -rf build/target/logstore && mkdir -p build/target/logstore
+	javac --release 17 -d build/target/logstore \
+	  -cp ".jars/spark/*:$$($(PY) -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')/jars/*" \
+	  $(LOGSTORE_SRC)
+	jar cf .jars/spark/lakehouse-s3-logstore.jar -C build/target/logstore .
+	@touch $@
+
 # The driver JVM's class archive (lakecore/class_archive.py): every later job's JVM
 # starts ~4 s sooner. Not part of demo-setup: it costs ~40 s once, the demo is one JVM.
-$(STAMPS)/cds.stamp: $(STAMPS)/jars.stamp $(STAMPS)/pip-core.stamp
+$(STAMPS)/cds.stamp: $(STAMPS)/jars.stamp $(STAMPS)/logstore.stamp $(STAMPS)/pip-core.stamp
 	$(PY) -m lakecore.class_archive
 	@touch $@
 
@@ -93,6 +105,11 @@ fmt: setup
 
 test: lint
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
+
+# The executors' Python for a cluster with no checkout on its nodes (scripts/spark-submit
+# ships it when LAKEHOUSE_EXECUTOR_ENV names it; devtools/executor_env.py says how).
+executor-env: setup
+	$(PY) -m devtools.executor_env --out dist
 
 # The Airflow pools the DAGs' tasks run in (one slot each: one writer per table group).
 airflow-pools: setup

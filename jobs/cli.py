@@ -65,7 +65,11 @@ def _common_args(p: argparse.ArgumentParser) -> None:
         help="a Spark setting, over the job's YAML and the environment's "
         "(spark-submit's own --conf wins); repeatable",
     )
-    p.add_argument("--conf-dir", default=None, help="config folder (default: ./conf)")
+    p.add_argument(
+        "--conf-dir",
+        default=None,
+        help="config folder (default: $LAKEHOUSE_CONF_DIR, else the project's conf/)",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
 
 

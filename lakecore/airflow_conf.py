@@ -31,6 +31,8 @@ from lakecore.spark_conf import effective_spark_conf, platform_jars
 # `local[2]`, `yarn`, `spark://host:7077`, `k8s://https://...`).
 SPARK_CONN_ID = "spark_lakehouse"
 APPLICATION = PROJECT_ROOT / "jobs" / "main.py"
+# The executors' packed Python (devtools/executor_env.py), read where the DAG is parsed.
+EXECUTOR_ENV_VARIABLE = "LAKEHOUSE_EXECUTOR_ENV"
 ASSET_SCHEME = "x-lakehouse"  # `x-` marks a scheme Airflow has no normaliser for
 
 log = logging.getLogger(__name__)
@@ -96,6 +98,11 @@ def submit_kwargs(
         # The job's Python: the project's interpreter, whatever the worker's PATH holds.
         "env_vars": {"PYSPARK_PYTHON": python, "PYSPARK_DRIVER_PYTHON": python},
     }
+    if packed := os.environ.get(EXECUTOR_ENV_VARIABLE):
+        # A cluster without the checkout: executors unpack the packed environment
+        # (make executor-env) and run its Python, as scripts/spark-submit does.
+        kwargs["archives"] = f"{packed}#environment"
+        kwargs["env_vars"]["PYSPARK_PYTHON"] = "./environment/bin/python"
     if (binary := _project_binary("spark-submit")) is not None:
         kwargs["spark_binary"] = binary
     return kwargs

@@ -42,7 +42,28 @@ from pydantic import (
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# A checkout has its pyproject.toml beside the packages; an installed wheel (a job's
+# packed environment, an image) has the packages and conf/ in site-packages.
+INSTALLED = not (PROJECT_ROOT / "pyproject.toml").is_file()
 DEFAULT_CONF_DIR = PROJECT_ROOT / "conf"
+CONF_DIR_VARIABLE = "LAKEHOUSE_CONF_DIR"
+
+
+def conf_dir_for(conf_dir: Path | str | None = None) -> Path:
+    """The config folder: `--conf-dir`, else $LAKEHOUSE_CONF_DIR, else the project's conf/
+    (the checkout's, or the copy an installed wheel carries as package data)."""
+    chosen = conf_dir or os.environ.get(CONF_DIR_VARIABLE)
+    return Path(chosen) if chosen else DEFAULT_CONF_DIR
+
+
+def path_base(conf_dir: Path) -> Path:
+    """What relative local paths in the config are relative to: the folder holding conf/
+    (the project root in a checkout, so jobs run from any cwd), or the working directory
+    when the config is the one inside an installed package."""
+    conf_dir = conf_dir.resolve()
+    if INSTALLED and conf_dir == DEFAULT_CONF_DIR.resolve():
+        return Path.cwd()
+    return conf_dir.parent
 
 
 class ConfigError(Exception):
@@ -369,7 +390,10 @@ class RunConfig(Generic[J]):
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
+        raise ConfigError(
+            f"{path}: config file not found (the config folder is --conf-dir, else "
+            f"${CONF_DIR_VARIABLE}, else the project's conf/)"
+        )
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
@@ -512,7 +536,7 @@ def load_run_config(
 
     `spark_conf`: the run's `--conf KEY=VALUE` Spark settings (keys `spark.*`)."""
     cli_conf = parse_spark_conf(spark_conf or [])
-    conf_dir = Path(conf_dir) if conf_dir else DEFAULT_CONF_DIR
+    conf_dir = conf_dir_for(conf_dir)
     platform_file = conf_dir / "platform.yaml"
     job_file = conf_dir / "jobs" / f"{job_name}.yaml"
     platform_raw = _read_yaml(platform_file)
@@ -547,8 +571,7 @@ def load_run_config(
     refuse_credentials(cli_conf, "--conf")
     env = _validate(EnvConfig, env_raw, platform_file)
 
-    # Local paths are relative to the project root, so jobs run from any cwd.
-    base = conf_dir.resolve().parent
+    base = path_base(conf_dir)
     lake = env.lakehouse
     resolved = LakehouseConfig(
         root=_resolve_local(lake.root, base),

@@ -1,7 +1,8 @@
 """One Spark driver appending to a Delta table on S3 in lock-step with another driver.
 
 Run by tests/integration/test_s3a_lake.py as a subprocess per driver (`python -m
-tests.s3_race_writer URL TABLE WHO N SYNC_DIR`): each of the N rounds waits for the
+tests.s3_race_writer URL TABLE WHO N SYNC_DIR [SET...]`, each SET a `--set` of the `s3`
+environment, e.g. its Delta log store): each of the N rounds waits for the
 other driver at a barrier (files in SYNC_DIR), then appends one row `(WHO, round)`,
 so both commit the same table version at about the same moment. Driver `a` creates
 the table first and, once both are done, prints the rows kept per driver and the
@@ -30,7 +31,7 @@ def _wait_for(path: Path, timeout: float = 300.0) -> None:
         time.sleep(0.005)
 
 
-def main(url: str, table: str, who: str, rounds: int, sync: Path) -> None:
+def main(url: str, table: str, who: str, rounds: int, sync: Path, extra: list[str]) -> None:
     sets = [
         f"env.lakehouse.root={table.rsplit('/', 1)[0]}/lake",
         f"env.s3.endpoint={url}",
@@ -39,6 +40,7 @@ def main(url: str, table: str, who: str, rounds: int, sync: Path) -> None:
         "env.spark.conf.spark.driver.memory=1g",
         "env.spark.conf.spark.ui.enabled=false",
         "env.lineage.enabled=false",
+        *extra,
     ]
     run = load_run_config("conform", SPEC.config_model, "s3", sets)
     spark = get_spark(run, f"race-{who}")
@@ -68,4 +70,4 @@ def main(url: str, table: str, who: str, rounds: int, sync: Path) -> None:
 
 if __name__ == "__main__":
     url, table, who, rounds, sync = sys.argv[1:6]
-    main(url, table, who, int(rounds), Path(sync))
+    main(url, table, who, int(rounds), Path(sync), sys.argv[6:])

@@ -6,6 +6,7 @@ runs without it, this process has it)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -74,3 +75,14 @@ def test_spark_submit_runs_ingest(spark, tmp_path):
     assert registry()["ingest"].reads == ("landing/<source>/*",)
     read = {d["name"] for e in complete for d in e.get("inputs", [])}
     assert any(name.startswith(str(landing)) for name in read), read
+
+
+def test_a_missing_executor_environment_stops_spark_submit_before_it_starts(tmp_path):
+    missing = tmp_path / "executor-env.tar.gz"
+    done = subprocess.run(
+        [str(PROJECT_ROOT / "scripts" / "spark-submit"), "jobs/main.py", "tables"],
+        capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT,
+        env={**os.environ, "LAKEHOUSE_EXECUTOR_ENV": str(missing)},
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert f"LAKEHOUSE_EXECUTOR_ENV={missing}: no such file (make executor-env)" in done.stderr

@@ -50,6 +50,16 @@ def test_undated_job_gets_no_date_and_keeps_its_args():
     assert kw["conn_id"] == "spark_lakehouse"
 
 
+def test_a_packed_executor_environment_is_shipped_as_an_archive(monkeypatch):
+    monkeypatch.delenv("LAKEHOUSE_EXECUTOR_ENV", raising=False)
+    assert "archives" not in submit_kwargs("ingest", dated=False)
+    monkeypatch.setenv("LAKEHOUSE_EXECUTOR_ENV", "/opt/lakehouse/executor-env.tar.gz")
+    kw = submit_kwargs("ingest", dated=False)
+    assert kw["archives"] == "/opt/lakehouse/executor-env.tar.gz#environment"
+    assert kw["env_vars"]["PYSPARK_PYTHON"] == "./environment/bin/python"
+    assert kw["env_vars"]["PYSPARK_DRIVER_PYTHON"].endswith("python")
+
+
 def test_job_presence_and_asset_uris():
     assert has_job("seller_risk_features")
     assert not has_job("no_such_job")
