@@ -7,7 +7,9 @@ HTTP, not AWS: network latency to a region is not in these figures), then runs
 `python -m jobs demo` twice in its own process, with the landing files and the lake
 on local disk and on the server (`--env s3`, credentials from the environment).
 Per job: the wall time the run recorded (`run ... of JOB ... in N s`). Per storage:
-one Delta commit (a one-row append to a small table), median of --commits.
+one Delta commit (a one-row append to a small table), median of --commits; on S3 with
+the platform's log store (put-if-absent commits, the `s3` environment's default) and
+with Delta's S3SingleDriverLogStore.
 
 Writes results/s3_<orders>.json.
 """
@@ -132,6 +134,15 @@ def main() -> int:
                         "n": len(commits),
                     },
                 }
+                if name == "s3":
+                    store = "io.delta.storage.S3SingleDriverLogStore"
+                    single = [*overrides, f"env.spark.conf.spark.delta.logStore.s3a.impl={store}"]
+                    commits = commit_probe(env_name, single, env, a.commits)
+                    result[name]["commit_s_single_driver_log_store"] = {
+                        "median": round(statistics.median(commits), 3),
+                        "max": round(max(commits), 3),
+                        "n": len(commits),
+                    }
                 print(name, json.dumps(result[name]), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
