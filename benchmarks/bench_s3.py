@@ -86,6 +86,11 @@ def main() -> int:
     ap.add_argument("--customers", type=int, default=3_000)
     ap.add_argument("--products", type=int, default=1_200)
     ap.add_argument("--commits", type=int, default=10)
+    ap.add_argument(
+        "--commits-only",
+        action="store_true",
+        help="only the commit probes (no demo runs): results/s3_commits.json",
+    )
     a = ap.parse_args()
     scale = [
         f"--set=generate_demo_data.orders={a.orders}",
@@ -123,7 +128,7 @@ def main() -> int:
             for name, overrides in storages.items():
                 env_name = "s3" if name == "s3" else "local"
                 sets = ["--env", env_name, *scale, *[f"--set={o}" for o in overrides]]
-                wall, jobs = demo(sets, env, work / f"{name}.log")
+                wall, jobs = (None, {}) if a.commits_only else demo(sets, env, work / f"{name}.log")
                 commits = commit_probe(env_name, overrides, env, a.commits)
                 result[name] = {
                     "demo_wall_s": wall,
@@ -146,6 +151,12 @@ def main() -> int:
                 print(name, json.dumps(result[name]), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    if a.commits_only:
+        del result["orders"]
+        (RESULTS / "s3_commits.json").write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps(result, indent=2))
+        return 0
     local, s3 = result["local"], result["s3"]
     result["ratio_s3_over_local"] = {
         job: round(s3["job_s"][job] / t, 2)

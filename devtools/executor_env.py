@@ -34,6 +34,7 @@ from pathlib import Path
 from lakecore.config import PROJECT_ROOT
 
 ARCHIVE_NAME = "executor-env.tar.gz"
+CONSTRAINTS = PROJECT_ROOT / "build" / "constraints.txt"
 # What a wheel build needs from the checkout (the build writes into a copy of these,
 # never into the checkout's own build/ folder, which holds the Maven poms).
 SOURCES = ("pyproject.toml", "README.md")
@@ -88,7 +89,12 @@ def build(out_dir: Path, python: str = sys.executable) -> Path:
         # `python` may itself be a venv's: the new venv links to its base interpreter.
         subprocess.run([python, "-m", "venv", str(venv)], check=True)
         pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
-        subprocess.run([*pip, "--disable-pip-version-check", *executor_requirements()], check=True)
+        # Transitive versions (tzdata, python-dateutil...) as tested: the constraints file.
+        constraints = ["-c", str(CONSTRAINTS)] if CONSTRAINTS.is_file() else []
+        subprocess.run(
+            [*pip, "--disable-pip-version-check", *constraints, *executor_requirements()],
+            check=True,
+        )
         subprocess.run([*pip, "--no-deps", str(wheel)], check=True)
         archive.unlink(missing_ok=True)
         pack = [str(Path(sys.executable).with_name("venv-pack")), "-q", "-p", str(venv)]

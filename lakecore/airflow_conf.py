@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import ConfigDict
 
-from lakecore.config import PROJECT_ROOT, JobConfig, load_run_config
+from lakecore.config import PROJECT_ROOT, JobConfig, conf_dir_for, load_run_config
 from lakecore.jobmeta import TABLE_NAME, TABLE_PATTERN, JobMeta, catalog_table_names, read_job_meta
 from lakecore.spark_conf import effective_spark_conf, platform_jars
 
@@ -60,7 +60,7 @@ class _SubmitView(JobConfig):
 def has_job(job: str) -> bool:
     """Whether a job is in this checkout (its module and YAML), without importing it."""
     return (PROJECT_ROOT / "jobs" / f"{job}.py").is_file() and (
-        PROJECT_ROOT / "conf" / "jobs" / f"{job}.yaml"
+        conf_dir_for() / "jobs" / f"{job}.yaml"
     ).is_file()
 
 
@@ -101,6 +101,8 @@ def submit_kwargs(
     if packed := os.environ.get(EXECUTOR_ENV_VARIABLE):
         # A cluster without the checkout: executors unpack the packed environment
         # (make executor-env) and run its Python, as scripts/spark-submit does.
+        if "://" not in packed:  # a local path: as seen where the DAG is parsed
+            packed = str(Path(packed).resolve())
         kwargs["archives"] = f"{packed}#environment"
         kwargs["env_vars"]["PYSPARK_PYTHON"] = "./environment/bin/python"
     if (binary := _project_binary("spark-submit")) is not None:

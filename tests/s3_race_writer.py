@@ -5,8 +5,8 @@ tests.s3_race_writer URL TABLE WHO N SYNC_DIR [SET...]`, each SET a `--set` of t
 environment, e.g. its Delta log store): each of the N rounds waits for the
 other driver at a barrier (files in SYNC_DIR), then appends one row `(WHO, round)`,
 so both commit the same table version at about the same moment. Driver `a` creates
-the table first and, once both are done, prints the rows kept per driver and the
-table's versions as one `RESULT {json}` line.
+the table first and, once both are done, prints the rows kept per driver, the
+table's versions and the commits Delta retried as one `RESULT {json}` line.
 """
 
 from __future__ import annotations
@@ -64,7 +64,10 @@ def main(url: str, table: str, who: str, rounds: int, sync: Path, extra: list[st
         _wait_for(sync / f"done-{other}")
         df = spark.read.format("delta").load(table)
         result["rows"] = {r[0]: r[1] for r in df.groupBy("who").count().collect()}
-        result["versions"] = DeltaTable.forPath(spark, table).history().count()
+        history = DeltaTable.forPath(spark, table).history()
+        result["versions"] = history.count()
+        # A commit Delta retried after a refused N.json was read at an older version.
+        result["retried"] = history.where("readVersion < version - 1").count()
     print("RESULT " + json.dumps(result), flush=True)
 
 

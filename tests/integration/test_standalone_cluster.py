@@ -238,11 +238,13 @@ def test_s3a_cluster_without_shared_disk_equals_local_mode(spark, demo_lake, tmp
         driver_env = {**os.environ, **CREDENTIALS, "LAKEHOUSE_EXECUTOR_ENV": str(packed_env)}
         workers_env = {**without_checkout(os.environ), **CREDENTIALS}
         with running_cluster(tmp_path / "cluster", env=workers_env) as cluster:
+            outputs = ""
             for job in (("seller_risk_features", "--date", DATE), als):
                 code, output = submit(
                     cluster, "s3a://cluster-s3a/lake", tmp_path, *job, *s3_env, env=driver_env
                 )
                 assert code == 0, output[-4000:]
+                outputs += output
             apps = master_state(cluster.web_port)["completedapps"]
             assert sorted(a["name"] for a in apps) == ["als_embeddings", "seller_risk_features"]
             # The executors ran the packed Python, unpacked in their own folders.
@@ -253,7 +255,7 @@ def test_s3a_cluster_without_shared_disk_equals_local_mode(spark, demo_lake, tmp
                 assert unpacked, f"worker{i}: no executor unpacked the environment"
         for schema in ("gold", "ops"):
             download(client, "cluster-s3a", f"lake/{schema}", tmp_path / "from-s3" / schema)
-        assert SECRET not in output
+        assert SECRET not in outputs
         # ALS checkpointed on S3 and removed its folder (s3a keeps a parent's marker, a "/" key).
         listed = client.list_objects_v2(Bucket="cluster-s3a", Prefix="lake/_checkpoints/")
         assert [o["Key"] for o in listed.get("Contents", []) if not o["Key"].endswith("/")] == []
@@ -303,7 +305,7 @@ def test_the_packed_environment_holds_the_project_and_its_config(packed_env, tmp
     assert installed and platform_file == str(site / "conf" / "platform.yaml")
     assert root == str(tmp_path / "lakehouse")
 
-    travels = tmp_path / "job-conf"
+    travels = tmp_path / "job" / "conf"  # its relative paths: relative to job/
     shutil.copytree(site / "conf", travels)
     out = subprocess.run(
         [python, "-c", code], cwd=tmp_path, env={**env, CONF_DIR: str(travels)},
@@ -311,5 +313,5 @@ def test_the_packed_environment_holds_the_project_and_its_config(packed_env, tmp
     )  # fmt: skip
     assert json.loads(out.stdout)[1:] == [
         str(travels / "platform.yaml"),
-        str(tmp_path / "lakehouse"),
+        str(tmp_path / "job" / "lakehouse"),
     ]

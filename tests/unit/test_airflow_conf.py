@@ -58,6 +58,10 @@ def test_a_packed_executor_environment_is_shipped_as_an_archive(monkeypatch):
     assert kw["archives"] == "/opt/lakehouse/executor-env.tar.gz#environment"
     assert kw["env_vars"]["PYSPARK_PYTHON"] == "./environment/bin/python"
     assert kw["env_vars"]["PYSPARK_DRIVER_PYTHON"].endswith("python")
+    monkeypatch.setenv("LAKEHOUSE_EXECUTOR_ENV", "s3a://jobs/executor-env.tar.gz")
+    assert submit_kwargs("ingest", dated=False)["archives"] == (
+        "s3a://jobs/executor-env.tar.gz#environment"
+    )
 
 
 def test_job_presence_and_asset_uris():

@@ -27,6 +27,7 @@ def conf_dir(tmp_path) -> Path:
 def _no_machine_overrides(monkeypatch):
     monkeypatch.delenv("LAKEHOUSE_ENV", raising=False)
     monkeypatch.delenv("LAKEHOUSE_ROOT", raising=False)
+    monkeypatch.delenv("LAKEHOUSE_CONF_DIR", raising=False)
 
 
 def _write(path: Path, text: str) -> None:
@@ -338,3 +339,19 @@ def test_cli_list_json_and_demo_rejects_an_unknown_section(capsys):
     assert jobs["seller_risk_features"]["dated"] is True
     assert cli_main(["demo", "--set", "generate_demo.orders=5"]) == 2
     assert "did you mean 'generate_demo_data'?" in capsys.readouterr().err
+
+
+def test_the_config_folder_is_the_option_then_the_variable_then_the_project(monkeypatch, tmp_path):
+    from lakecore.config import DEFAULT_CONF_DIR, conf_dir_for, path_base
+
+    assert conf_dir_for() == DEFAULT_CONF_DIR
+    monkeypatch.setenv("LAKEHOUSE_CONF_DIR", "")
+    assert conf_dir_for() == DEFAULT_CONF_DIR  # empty: unset
+    monkeypatch.setenv("LAKEHOUSE_CONF_DIR", str(tmp_path / "env-conf"))
+    assert conf_dir_for() == tmp_path / "env-conf"
+    assert conf_dir_for(tmp_path / "cli-conf") == tmp_path / "cli-conf"
+    # In a checkout, relative paths are relative to the folder holding conf/.
+    assert path_base(DEFAULT_CONF_DIR) == DEFAULT_CONF_DIR.resolve().parent
+    assert path_base(tmp_path / "job" / "conf") == tmp_path / "job"
+    with pytest.raises(ConfigError, match="LAKEHOUSE_CONF_DIR"):
+        load_run_config("ingest", JobConfig, conf_dir=tmp_path / "missing")
