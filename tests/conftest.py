@@ -43,6 +43,9 @@ TEST_ENV_OVERRIDES = [
     "env.spark.conf.spark.ui.retainedJobs=100",
     "env.spark.conf.spark.ui.retainedStages=100",
     "env.spark.conf.spark.ui.retainedTasks=5000",
+    # Delta picks its log store from the session's start-up conf: the s3a tests that run
+    # in this session commit through the `s3` environment's store, as its jobs do.
+    "env.spark.conf.spark.delta.logStore.s3a.impl=io.lakehouse.delta.S3ConditionalPutLogStore",
 ]
 TEST_JOB_OVERRIDES = [
     "spark.shuffle_partitions=2",
