@@ -6,24 +6,28 @@ Each micro-batch, in one named foreachBatch function (`process_seller_events`):
    unknown event types and fields of the wrong type get a reason;
 2. valid events older than the watermark (the latest event time seen by the
    previous batches minus `allowed_lateness_minutes`) get reason `late`;
-3. valid on-time events are inserted into `bronze.seller_events` by MERGE on
-   event_id (a duplicate id counts once), rejected ones into
+3. valid on-time events whose id bronze does not hold yet (an anti-join against
+   bronze rows at or after the watermark: a redelivered event keeps its time) are
+   appended to `bronze.seller_events` once per (stream, batch id) (Delta's
+   idempotent append, txnAppId/txnVersion); rejected ones are inserted into
    `quarantine.seller_events` by MERGE on (topic, partition, offset);
-4. every (seller, window) the batch touched is recomputed from
-   `bronze.seller_events` (the shared transform `window_features`) and upserted
-   into `gold.seller_risk_realtime` by MERGE, with a spike flag against the
-   seller's daily baseline from `gold.seller_risk_features`;
+4. the new events' windows (the shared transform `window_features`) are added to
+   `gold.seller_risk_realtime` by a MERGE that commits once per (stream, batch id)
+   (Delta's idempotent DML): counts and GMV add up, and the spike flag is decided
+   on the sums against the seller's daily baseline from `gold.seller_risk_features`;
 5. the new watermark and the batch's counts are stored per batch id.
 
-Every write is keyed, and step 2 reads the watermark the *previous* batch
-stored, so a batch replayed after a crash computes and writes exactly the same
-rows: killed at any moment and restarted, the stream loses and duplicates
-nothing. The checkpoint lives under the lake's checkpoint root per job and source.
+Every write is idempotent per (stream, batch id), and step 2 reads the watermark the
+*previous* batch stored, so a batch replayed after a crash computes the same rows
+and writes nothing twice: killed at any moment and restarted, the stream loses and
+duplicates nothing. A batch costs its own events, not the history: no window is
+recomputed from bronze. The checkpoint lives under the lake's checkpoint root per
+job and source.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pydantic import Field
@@ -34,6 +38,7 @@ from lakecore.config import JobConfig, StrictModel
 from lakecore.job import JobContext, JobSpec
 from lakecore.streaming import (
     BatchResult,
+    PhaseTimer,
     StreamAlarms,
     StreamOptions,
     StreamRunner,
@@ -44,12 +49,11 @@ from lakecore.streaming import (
 )
 from transforms.seller_risk.events import (
     WINDOW_KEY,
-    aggregate_windows,
     first_of_each_event,
-    in_windows,
-    near_events,
     parse_events,
     quarantine_rows,
+    window_features,
+    window_increments,
     with_late_reason,
     with_spike_flag,
 )
@@ -87,56 +91,70 @@ def process_seller_events(
     """
     p = ctx.job.seller_risk_stream
     lake = ctx.lake
+    clock = PhaseTimer()
     tag = {"ingest_source": F.lit(stream_id), "ingest_batch": F.lit(batch_id)}
     events = with_late_reason(parse_events(batch), watermark).persist()
+    valid = None
     try:
+        with clock("parse"):
+            counts = events.agg(
+                F.count(F.lit(1)).alias("read"),
+                F.count_if(F.col("reason").isNull()).alias("valid"),
+                F.count_if(F.col("reason") == "late").alias("late"),
+                F.count_if(F.col("reason").isNotNull()).alias("quarantined"),
+                F.max(F.when(F.col("reason").isNull(), F.col("event_ts"))).alias("max_event_ts"),
+                F.max("received_at").alias("max_source_ts"),
+            ).first()
+        if not counts["read"]:
+            return BatchResult(phases=clock)
         valid = first_of_each_event(events).withColumns(tag)
         if lake.exists(BRONZE):
+            earlier = lake.read(BRONZE)
+            if watermark is not None:
+                # A valid event is not older than the watermark, and a redelivered event
+                # keeps its time: its first copy, if any, is in bronze at or after the
+                # watermark. The bound is a literal, so Delta skips older files.
+                earlier = earlier.where(F.col("event_ts") >= watermark)
             # Rows this batch (or a later one of this stream) wrote are not "earlier".
             mine = (F.col("ingest_source") == stream_id) & (F.col("ingest_batch") >= batch_id)
-            earlier = lake.read(BRONZE).where(~F.coalesce(mine, F.lit(False))).select("event_id")
+            earlier = earlier.where(~F.coalesce(mine, F.lit(False))).select("event_id")
             valid = valid.join(earlier, on="event_id", how="left_anti")
         valid = valid.persist()
-        counts = events.agg(
-            F.count(F.lit(1)).alias("read"),
-            F.count_if(F.col("reason").isNull()).alias("valid"),
-            F.count_if(F.col("reason") == "late").alias("late"),
-            F.count_if(F.col("reason").isNotNull()).alias("quarantined"),
-            F.max(F.when(F.col("reason").isNull(), F.col("event_ts"))).alias("max_event_ts"),
-            F.max("received_at").alias("max_source_ts"),
-            # In microseconds: a Python datetime would pass through the local time zone.
-            F.unix_micros(F.min(F.when(F.col("reason").isNull(), F.col("event_ts")))).alias(
-                "min_us"
-            ),
-            F.unix_micros(F.max(F.when(F.col("reason").isNull(), F.col("event_ts")))).alias(
-                "max_us"
-            ),
-        ).first()
-        written = valid.count()
-        lake.merge(valid, BRONZE, keys=["event_id"], update=False, count_rows=False)
-        if counts["quarantined"]:
-            lake.merge(
-                quarantine_rows(events).withColumns(tag),
-                QUARANTINE,
-                keys=["topic", "partition", "offset"],
-                update=False,
-                count_rows=False,
-            )
+        with clock("dedup"):
+            written = valid.count()
         if written:
-            touched = in_windows(valid, p.window_minutes).select(*WINDOW_KEY).distinct()
-            # Only bronze rows near the batch's event times (not all of bronze each batch).
-            near = near_events(
-                lake.read(BRONZE), counts["min_us"], counts["max_us"], p.window_minutes
-            )
-            affected = in_windows(near, p.window_minutes).join(
-                F.broadcast(touched), on=list(WINDOW_KEY), how="left_semi"
-            )
-            baseline = lake.read(BASELINE) if lake.exists(BASELINE) else None
-            features = with_spike_flag(
-                aggregate_windows(affected), baseline, p.spike_factor, p.spike_min_orders
-            )
-            lake.merge(features, OUTPUT, keys=list(WINDOW_KEY), count_rows=False)
-        valid.unpersist()
+            with clock("bronze"):
+                # Appended once per (stream, batch): a replay finds the same rows and adds none.
+                lake.append_once(valid, BRONZE, f"bronze:{stream_id}", batch_id)
+        if counts["quarantined"]:
+            with clock("quarantine"):
+                lake.merge(
+                    quarantine_rows(events).withColumns(tag),
+                    QUARANTINE,
+                    keys=["topic", "partition", "offset"],
+                    update=False,
+                    count_rows=False,
+                )
+        if written:
+            with clock("gold"):
+                # The batch's new events per window, added to the stored windows once per
+                # (stream, batch): no window is recomputed from bronze.
+                baseline = lake.read(BASELINE) if lake.exists(BASELINE) else None
+                increments = with_spike_flag(
+                    window_features(valid, p.window_minutes),
+                    baseline,
+                    p.spike_factor,
+                    p.spike_min_orders,
+                )
+                lake.accumulate(
+                    increments,
+                    OUTPUT,
+                    list(WINDOW_KEY),
+                    window_increments(p.spike_factor, p.spike_min_orders),
+                    condition=None,
+                    count_rows=False,
+                    txn=(f"{OUTPUT}:{stream_id}", batch_id),
+                )
         return BatchResult(
             read=counts["read"],
             written=written,
@@ -145,8 +163,12 @@ def process_seller_events(
             quarantined=counts["quarantined"],
             max_event_ts=counts["max_event_ts"],
             max_source_ts=counts["max_source_ts"],
+            phases=clock,
+            output_at=datetime.now(UTC),
         )
     finally:
+        if valid is not None:
+            valid.unpersist()
         events.unpersist()
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from delta.tables import DeltaTable
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -27,8 +29,39 @@ IS_DELETE = "_is_delete"  # flags a deleted key in a change set (apply_changes)
 LAYERS = ("stream", "bronze", "silver", "gold", "quarantine", "ops", "truth")
 
 
+# Delta's idempotent DML (MERGE, UPDATE, DELETE) takes its transaction id from session
+# confs, which every thread of the session shares: a txn write holds this lock, and so
+# must any other write that can run beside it in the same process (a stream's lag note).
+TXN_LOCK = threading.RLock()
+_TXN_CONFS = (
+    "spark.databricks.delta.write.txnAppId",
+    "spark.databricks.delta.write.txnVersion",
+    "spark.databricks.delta.write.txnVersion.autoReset.enabled",
+)
+
+
 class TableNotFoundError(Exception):
     pass
+
+
+@contextmanager
+def idempotent_dml(spark: SparkSession, txn: tuple[str, int] | None) -> Iterator[None]:
+    """Within the block, Delta DML commits once per (app id, version): a version at or
+    below the one the table recorded for that app id is skipped (Delta's SetTransaction,
+    like the writer options txnAppId/txnVersion that only appends take)."""
+    if txn is None:
+        yield
+        return
+    app_id, version = txn
+    with TXN_LOCK:
+        values = (app_id, str(version), "false")
+        for key, value in zip(_TXN_CONFS, values, strict=True):
+            spark.conf.set(key, value)
+        try:
+            yield
+        finally:
+            for key in _TXN_CONFS:
+                spark.conf.unset(key)
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -333,19 +366,23 @@ class Lakehouse:
         df: DataFrame,
         name: str,
         keys: Sequence[str],
-        set_exprs: dict[str, str],
-        condition: str,
+        set_exprs: dict[str, str | Column],
+        condition: str | None,
         count_rows: bool = True,
+        txn: tuple[str, int] | None = None,
     ) -> int:
-        """MERGE where a matched row becomes `set_exprs` (SQL over the target `t` and the
-        source `s`) when `condition` holds, and an unmatched source row is inserted as is.
+        """MERGE where a matched row becomes `set_exprs` (SQL or Columns over the target `t`
+        and the source `s`) when `condition` holds (None: always), and an unmatched source
+        row is inserted as is.
 
-        For running totals kept idempotent by a guard: e.g. inventory_stream's
-        `NOT (t.last_source <=> s.last_source AND t.last_batch_id >= s.last_batch_id)`
-        applies each micro-batch's increments once.
+        For running totals, kept idempotent either by a guard, e.g. inventory_stream's
+        `NOT (t.last_source <=> s.last_source AND t.last_batch_id >= s.last_batch_id)`,
+        or by `txn` = (app id, version): the MERGE commits once per version (a replayed
+        stream batch adds nothing), see `idempotent_dml`.
         """
         if not self.exists(name):
-            return self.merge(df, name, keys, count_rows=count_rows)
+            with idempotent_dml(self.spark, txn):
+                return self.merge(df, name, keys, count_rows=count_rows)
         builder = (
             DeltaTable.forPath(self.spark, self.path(name))
             .alias("t")
@@ -353,7 +390,10 @@ class Lakehouse:
             .whenMatchedUpdate(condition, set=set_exprs)
             .whenNotMatchedInsertAll()
         )
-        return self._timed_write(name, f"accumulate on {list(keys)}", builder.execute, count_rows)
+        with idempotent_dml(self.spark, txn):
+            return self._timed_write(
+                name, f"accumulate on {list(keys)}", builder.execute, count_rows
+            )
 
     def _timed_write(self, name: str, how: str, action, count_rows: bool = True) -> int:
         """Run a write and log it; returns the rows it wrote from Delta's operation metrics,

@@ -37,7 +37,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from lakecore.config import StrictModel
-from lakecore.io import Lakehouse
+from lakecore.io import TXN_LOCK, Lakehouse
 from lakecore.job import RunOptions
 
 log = logging.getLogger(__name__)
@@ -68,9 +68,23 @@ PROGRESS_SCHEMA = T.StructType(
         # The newest source (Kafka) timestamp the batch processed: `lakehouse health`
         # measures lag in seconds from it.
         T.StructField("max_source_ts", T.TimestampType(), True),
+        # When the batch's output (the gold table) committed: what a reader of gold sees.
+        # Event-to-gold latency is measured to it (processed_at is later: bookkeeping).
+        T.StructField("output_at", T.TimestampType(), True),
+        # Wall seconds per phase of the batch (JSON object), when the job measures them.
+        T.StructField("phases", T.StringType(), True),
     ]
 )
+# Columns added to ops.stream_progress after it first shipped (older tables get them).
+PROGRESS_ADDED = {
+    "query_id": "string",
+    "max_source_ts": "timestamp",
+    "output_at": "timestamp",
+    "phases": "string",
+}
 PROGRESS_KEY = ("job", "source_id", "query_id", "batch_id")
+# Seconds between consumer-lag notes while a query runs (each note is one Delta commit).
+LAG_EVERY = 60.0
 
 
 class PhaseTimer:
@@ -91,6 +105,9 @@ class PhaseTimer:
     def __bool__(self) -> bool:
         return bool(self.seconds)
 
+    def json(self) -> str:
+        return json.dumps(self.seconds, sort_keys=True)
+
     def __str__(self) -> str:
         return ", ".join(f"{k} {v:.1f}s" for k, v in self.seconds.items())
 
@@ -109,6 +126,8 @@ class BatchResult:
     max_event_ts: datetime | None = None
     max_source_ts: datetime | None = None
     phases: PhaseTimer | None = None
+    # When the batch's output table committed (UTC), if the job notes it.
+    output_at: datetime | None = None
 
     def __add__(self, other: BatchResult) -> BatchResult:
         """Two batches' counts added up (a query's totals); the later event time."""
@@ -254,6 +273,7 @@ class StreamRunner:
         # foreachBatch runs on a py4j callback thread, the lag monitor on the caller's:
         # one writer at a time on ops.stream_progress (no conflicting Delta commits).
         self._progress_lock = threading.Lock()
+        self._lag_noted_at = float("-inf")
         self.totals = BatchResult()
         self.query_id: str | None = None
         self._started = threading.Event()
@@ -364,6 +384,9 @@ class StreamRunner:
                         "batch_seconds": round(time.monotonic() - t0, 3),
                         "query_id": self.query_id,
                         "max_source_ts": counts.max_source_ts,
+                        "end_offsets": self._end_offsets(batch_id),
+                        "output_at": counts.output_at,
+                        "phases": counts.phases.json() if counts.phases else None,
                     }
                 )
             self._watermarks = {batch_id: watermark}
@@ -386,8 +409,30 @@ class StreamRunner:
         run_batch.__name__ = getattr(process, "__name__", "process_batch")
         return run_batch
 
+    def _end_offsets(self, batch_id: int) -> str | None:
+        """The Kafka offsets the batch read up to, from Spark's offset log in the checkpoint
+        (`offsets/<batch id>`, written before the batch runs): health compares them with the
+        broker's latest. None for the Delta stand-in (health reads its rows by time)."""
+        if self.source.kind != "kafka":
+            return None
+        jvm = self.spark._jvm
+        path = jvm.org.apache.hadoop.fs.Path(f"{self.checkpoint}/offsets/{batch_id}")
+        try:
+            fs = path.getFileSystem(self.spark._jsc.hadoopConfiguration())
+            stream = fs.open(path)
+            try:
+                text = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+            finally:
+                stream.close()
+            # "v1", the batch's metadata, then one line per source: Kafka's {topic: {part: n}}.
+            offsets = json.loads(text.splitlines()[2])
+        except Exception as exc:  # bookkeeping only: the batch's output is already written
+            log.warning("%s batch %d: no end offsets from %s: %s", self.job, batch_id, path, exc)
+            return None
+        return json.dumps(offsets, sort_keys=True)
+
     def _record_lag(self, progress: dict[str, Any]) -> None:
-        """Add a finished batch's offsets and consumer lag to its progress row."""
+        """Add a finished batch's latest offsets and consumer lag to its progress row."""
         end, latest, lag = _offsets_lag(progress)
         batch_id = progress.get("batchId")
         if batch_id is None or not self.lake.exists(PROGRESS):
@@ -420,7 +465,7 @@ class StreamRunner:
         runs until `timeout` seconds (None: until the process is stopped)."""
         self.check_checkpoint()
         # Progress rows written before streams had query ids: give the column, then go on.
-        self.lake.ensure_columns(PROGRESS, {"query_id": "string", "max_source_ts": "timestamp"})
+        self.lake.ensure_columns(PROGRESS, PROGRESS_ADDED)
         writer = (
             self.source.read(self.spark, self.lake)
             .writeStream.queryName(f"{self.job}:{self.source.source_id}")
@@ -456,18 +501,29 @@ class StreamRunner:
                 if not (self._stopping.is_set() and "StreamStopping" in str(exc)):
                     raise
         finally:
-            self._record_new_progress(query, seen)
+            self._record_new_progress(query, seen, final=True)
         return self.totals
 
-    def _record_new_progress(self, query, seen: set[int]) -> None:
+    def _record_new_progress(self, query, seen: set[int], final: bool = False) -> None:
+        """Note the consumer lag of the newest finished batch: at most every LAG_EVERY
+        seconds while the query runs (a MERGE into ops.stream_progress costs a Delta
+        commit, which would otherwise compete with every batch), and once at the end."""
+        if not final and time.monotonic() - self._lag_noted_at < LAG_EVERY:
+            return
+        newest = None
         for progress in query.recentProgress:
             p = progress_dict(progress)
             batch_id = p.get("batchId")
             if batch_id is None or batch_id in seen or not p.get("numInputRows"):
                 continue
-            seen.add(batch_id)
-            with self._progress_lock:
-                self._record_lag(p)
+            if newest is None or batch_id > newest["batchId"]:
+                newest = p
+        if newest is None:
+            return
+        seen.add(newest["batchId"])
+        with self._progress_lock, TXN_LOCK:  # not inside a batch's idempotent MERGE
+            self._record_lag(newest)
+        self._lag_noted_at = time.monotonic()
 
 
 def publish(lake: Lakehouse, messages: DataFrame, target: StreamSource) -> int:

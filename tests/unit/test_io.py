@@ -28,6 +28,22 @@ def test_accumulate_applies_a_guarded_batch_once(lake, spark):
     assert got == {"a": 6, "b": 2}
 
 
+def test_accumulate_with_a_transaction_id_commits_each_version_once(lake, spark):
+    """Delta's idempotent MERGE: the first call creates the table, a replayed version
+    (same app id) changes nothing, the next version adds, another app id has its own
+    versions, and the session is left without a transaction id (a later MERGE applies)."""
+    sets = {"n": "t.n + s.n"}
+    one = spark.createDataFrame([("a", 1)], "k string, n long")
+    for version in (0, 0, 1, 1):
+        lake.accumulate(one, "gold.sums", ["k"], sets, None, txn=("sums:q1", version))
+    assert lake.read("gold.sums").first().n == 2
+    lake.accumulate(one, "gold.sums", ["k"], sets, None, txn=("sums:q2", 0))
+    lake.accumulate(one, "gold.sums", ["k"], sets, None)
+    lake.accumulate(one, "gold.sums", ["k"], sets, None)
+    assert lake.read("gold.sums").first().n == 5
+    assert spark.conf.get("spark.databricks.delta.write.txnAppId", None) is None
+
+
 def test_ensure_columns_adds_only_what_is_missing(lake, spark):
     lake.overwrite(spark.createDataFrame([(1,)], "id long"), "bronze.old")
     assert lake.ensure_columns("bronze.old", {"id": "long", "tag": "string"}) == ["tag"]

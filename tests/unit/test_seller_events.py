@@ -13,7 +13,6 @@ from transforms.seller_risk.events import (
     aggregate_windows,
     first_of_each_event,
     in_windows,
-    near_events,
     parse_events,
     quarantine_rows,
     window_features,
@@ -332,32 +331,49 @@ def test_window_gmv_is_exact_and_null_only_when_it_does_not_fit(spark):
     assert got == {"s1": (2, Decimal("0.30")), "s2": (2, None), "s3": (1, top)}
 
 
-def test_near_events_keeps_every_row_of_the_touched_windows_and_drops_the_rest(spark):
-    """A batch event at 10:30 touches [10:30, 10:35) and [10:00, 11:00): bronze rows
-    within 60 minutes of it (bounds included) are kept, the others dropped."""
-    rows = [
-        ("a", dt.datetime(2025, 6, 30, 9, 29, 59)),  # 60 min + 1 s before: dropped
-        ("b", dt.datetime(2025, 6, 30, 9, 30)),  # the bound: kept
-        ("c", dt.datetime(2025, 6, 30, 10, 0)),  # the hour window's first second
-        ("d", dt.datetime(2025, 6, 30, 10, 59, 59)),  # its last second
-        ("e", dt.datetime(2025, 6, 30, 11, 30)),  # the upper bound: kept
-        ("f", dt.datetime(2025, 6, 30, 11, 30, 1)),  # dropped
+def test_window_increments_added_to_stored_windows_equal_the_windows_of_all_events(spark):
+    """The stream adds each batch's window features to the stored ones (a MERGE with
+    `window_increments`): counts, GMV and the spike decided on the sums equal the
+    features of both batches' events at once. A GMV past DECIMAL(18, 2) stays null."""
+    from transforms.seller_risk.events import window_increments, with_spike_flag
+
+    top = Decimal("9" * 16 + ".99")
+    at = dt.datetime(2025, 6, 30, 12, 1)
+    schema = "seller_id string, event_type string, event_ts timestamp, amount decimal(18,2)"
+    first = [
+        ("s1", "order_placed", at, Decimal("1.10")),
+        ("s1", "order_placed", at, Decimal("2.00")),
+        ("s2", "order_placed", at, top),
+        ("s3", "review_posted", at, None),
     ]
-    bronze = spark.createDataFrame(
-        [("s1", "order_placed", ts, 1.0, eid) for eid, ts in rows],
-        "seller_id string, event_type string, event_ts timestamp, amount double, event_id string",
+    second = [
+        ("s1", "order_placed", at, Decimal("0.05")),
+        ("s1", "refund", at, Decimal("3.00")),
+        ("s2", "order_placed", at, top),  # the sum no longer fits
+        ("s3", "order_placed", at, Decimal("4.00")),
+    ]
+
+    def features(rows):
+        windows = window_features(spark.createDataFrame(rows, schema), [5, 60])
+        return with_spike_flag(windows, None, spike_factor=3.0, spike_min_orders=3)
+
+    keys = ["seller_id", "window_minutes", "window_start"]
+    update = window_increments(spike_factor=3.0, spike_min_orders=3)
+    merged = (
+        features(first)
+        .alias("t")
+        .join(features(second).alias("s"), keys)
+        .select(
+            *[F.col(f"t.{k}").alias(k) for k in keys],
+            F.col("t.window_end"),
+            *[value.alias(c) for c, value in update.items()],
+        )
     )
-    at = F.lit(dt.datetime(2025, 6, 30, 10, 30))  # read like the rows' datetimes
-    batch_us = spark.range(1).select(F.unix_micros(at)).first()[0]
-    near = near_events(bronze, batch_us, batch_us, [5, 60])
-    assert {r.event_id for r in near.collect()} == {"b", "c", "d", "e"}
-    # The touched windows' features are the same from the kept rows as from all rows.
-    touched = "window_start IN ('2025-06-30 10:30:00', '2025-06-30 10:00:00')"
-    assert_df_equality(
-        window_features(near, [5, 60]).where(touched),
-        window_features(bronze, [5, 60]).where(touched),
-        ignore_row_order=True,
-    )
+    want = features(first + second)
+    assert_df_equality(merged, want.select(*merged.columns), ignore_row_order=True)
+    spikes = {r.seller_id: (r.spike, r.gmv) for r in merged.where("window_minutes = 5").collect()}
+    assert spikes["s1"] == (True, Decimal("3.15"))  # 3 orders only once both batches count
+    assert spikes["s2"] == (False, None)
 
 
 def test_spike_flag_against_a_real_baseline_snapshot(spark):

@@ -100,19 +100,6 @@ def in_windows(events: DataFrame, minutes: Sequence[int]) -> DataFrame:
     )
 
 
-def near_events(
-    events: DataFrame, lo_micros: int, hi_micros: int, minutes: Sequence[int]
-) -> DataFrame:
-    """The rows of `events` that can share a window with an event timed in [lo, hi]
-    (epoch microseconds): a window of m <= max(minutes) minutes holding time t spans
-    less than m on either side of t. The bounds are timestamp literals, so Delta skips
-    files by their event_ts statistics."""
-    margin = max(minutes) * 60 * 1_000_000
-    lo = F.timestamp_micros(F.lit(lo_micros - margin))
-    hi = F.timestamp_micros(F.lit(hi_micros + margin))
-    return events.where(F.col("event_ts").between(lo, hi))
-
-
 def aggregate_windows(windowed: DataFrame) -> DataFrame:
     """Velocity features per (seller, window) of `in_windows` rows: counts per event type,
     GMV (order_placed amounts, summed exactly as decimals) and all events.
@@ -254,7 +241,32 @@ def with_spike_flag(
         with_base = joined.withColumn(
             "baseline_orders", daily * F.col("window_minutes") / 1440.0
         ).drop("label_ts", "feature_as_of_date", "orders_30d")
-    over_baseline = F.coalesce(
-        F.col("orders") > spike_factor * F.col("baseline_orders"), F.lit(True)
-    )
-    return with_base.withColumn("spike", (F.col("orders") >= spike_min_orders) & over_baseline)
+    spike = spike_flag(F.col("orders"), F.col("baseline_orders"), spike_factor, spike_min_orders)
+    return with_base.withColumn("spike", spike)
+
+
+def spike_flag(
+    orders: Column, baseline_orders: Column, spike_factor: float, spike_min_orders: int
+) -> Column:
+    """A window's spike: at least `spike_min_orders` orders and more than `spike_factor`
+    x the baseline (no baseline: the minimum alone decides)."""
+    over_baseline = F.coalesce(orders > spike_factor * baseline_orders, F.lit(True))
+    return (orders >= spike_min_orders) & over_baseline
+
+
+def window_increments(spike_factor: float, spike_min_orders: int) -> dict[str, Column]:
+    """A MERGE's update of a stored window (`t`) by the same window's features over new
+    events only (`s`, from `with_spike_flag`): counts and GMV add up, the baseline is the
+    newest, the spike flag is decided on the sums. Adding increments equals recomputing
+    the window from all its events, with one exception: a GMV that once did not fit
+    DECIMAL(18, 2) (10^16) stays null, where a recomputation would show it again if
+    negative amounts later brought the total back into range."""
+    total = {c: F.col(f"t.{c}") + F.col(f"s.{c}") for c in (*(n for n, _ in COUNTED), "events")}
+    return {
+        **total,
+        "gmv": F.try_add(F.col("t.gmv"), F.col("s.gmv")).try_cast(GMV_TYPE),
+        "baseline_orders": F.col("s.baseline_orders"),
+        "spike": spike_flag(
+            total["orders"], F.col("s.baseline_orders"), spike_factor, spike_min_orders
+        ),
+    }
