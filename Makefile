@@ -63,15 +63,16 @@ $(STAMPS)/jars.stamp: build/pom.xml
 	@ls .jars/spark/delta-spark_*.jar >/dev/null
 	@touch $@
 
-# The platform's own Delta log store for S3 (put-if-absent commits, several writing
-# drivers: build/logstore/), compiled against the jars above and pyspark's Hadoop.
-LOGSTORE_SRC := build/logstore/src/io/lakehouse/delta/S3ConditionalPutLogStore.java
-$(STAMPS)/logstore.stamp: $(LOGSTORE_SRC) $(STAMPS)/jars.stamp $(STAMPS)/pip-core.stamp
-	rm -rf build/target/logstore && mkdir -p build/target/logstore
-	javac --release 17 -d build/target/logstore \
+# The platform's own JVM classes (build/java/): the Delta log store for S3 (put-if-absent
+# commits, several writing drivers) and the streams' state-store dedup, compiled against
+# the jars above and pyspark's own jars.
+JAVA_SRC := $(wildcard build/java/src/io/lakehouse/*/*.java)
+$(STAMPS)/logstore.stamp: $(JAVA_SRC) $(STAMPS)/jars.stamp $(STAMPS)/pip-core.stamp
+	rm -rf build/target/java .jars/spark/lakehouse-s3-logstore.jar && mkdir -p build/target/java
+	javac --release 17 -d build/target/java \
 	  -cp ".jars/spark/*:$$($(PY) -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')/jars/*" \
-	  $(LOGSTORE_SRC)
-	jar cf .jars/spark/lakehouse-s3-logstore.jar -C build/target/logstore .
+	  $(JAVA_SRC)
+	jar cf .jars/spark/lakehouse-spark.jar -C build/target/java .
 	@touch $@
 
 # The driver JVM's class archive (lakecore/class_archive.py): every later job's JVM

@@ -199,7 +199,13 @@ def job_command(lake: Path, servers: str, topic: str, args, *extra: str) -> list
     ]
 
 
-def stats(lake: Path, args) -> tuple[dict, dict]:
+def topics(args) -> tuple[str, str]:
+    """(backlog topic, steady topic): one topic unless --separate-topics."""
+    backlog, steady = JOBS[args.job]["topics"]
+    return (backlog, steady) if args.separate_topics else (f"{args.job}_events",) * 2
+
+
+def stats(lake: Path, args, split_at: float | None = None) -> tuple[dict, dict]:
     """(throughput figures, latency figures) from the lake's progress and bronze tables."""
     from pyspark.sql import functions as F
 
@@ -211,10 +217,20 @@ def stats(lake: Path, args) -> tuple[dict, dict]:
     spark = get_spark(cfg, "bench_stream_stats")
     lakehouse = Lakehouse(spark, cfg.lake_root)
     progress = lakehouse.read("ops.stream_progress").where(F.col("rows_read") > 0)
-    backlog_topic, steady_topic = JOBS[args.job]["topics"]
+    backlog_topic, steady_topic = topics(args)
     out = {}
-    for topic in (backlog_topic, steady_topic):
-        rows = progress.where(F.col("source_id") == f"kafka-{topic}").orderBy("batch_id").collect()
+    # Both phases on one topic (one checkpoint): the backlog's batches are those that
+    # committed before the backlog run ended.
+    parts = {
+        name: progress.where(F.col("source_id") == f"kafka-{topic}").orderBy("batch_id").collect()
+        for name, topic in zip(JOBS[args.job]["topics"], (backlog_topic, steady_topic), strict=True)
+    }
+    backlog_name, steady_name = JOBS[args.job]["topics"]
+    if backlog_topic == steady_topic and split_at is not None:
+        every = parts[backlog_name]
+        parts[backlog_name] = [r for r in every if r.processed_at.timestamp() <= split_at]
+        parts[steady_name] = [r for r in every if r.processed_at.timestamp() > split_at]
+    for name, rows in parts.items():
         if not rows:
             continue
         first_start = rows[0].processed_at.timestamp() - rows[0].batch_seconds
@@ -222,9 +238,10 @@ def stats(lake: Path, args) -> tuple[dict, dict]:
         batch_s = sorted(r.batch_seconds for r in rows)
         phases: dict[str, list[float]] = {}
         for r in rows:
-            for name, sec in json.loads(getattr(r, "phases", None) or "{}").items():
-                phases.setdefault(name, []).append(sec)
-        out[topic] = {
+            for phase, sec in json.loads(getattr(r, "phases", None) or "{}").items():
+                phases.setdefault(phase, []).append(sec)
+        out[name] = {
+            "topic": backlog_topic if name == backlog_name else steady_topic,
             "batches": len(rows),
             "events": sum(r.rows_read for r in rows),
             "seconds": round(span, 1),
@@ -233,12 +250,15 @@ def stats(lake: Path, args) -> tuple[dict, dict]:
             "batch_seconds_max": batch_s[-1],
             "max_consumer_lag": max((r.consumer_lag or 0) for r in rows),
             "phase_seconds_median_max": {
-                name: [sorted(v)[len(v) // 2], max(v)] for name, v in phases.items()
+                phase: [sorted(v)[len(v) // 2], max(v)] for phase, v in phases.items()
             },
         }
     latency = {}
-    if steady_topic in out:
-        bronze = lakehouse.read(JOBS[args.job]["bronze"]).where(F.col("topic") == steady_topic)
+    if steady_name in out:
+        # Steady events only (ids "s<n>"; the backlog's are "b<n>").
+        bronze = lakehouse.read(JOBS[args.job]["bronze"]).where(
+            (F.col("topic") == steady_topic) & F.col("event_id").startswith("s")
+        )
         committed = (
             F.coalesce("output_at", "processed_at")
             if "output_at" in progress.columns
@@ -284,11 +304,17 @@ def main() -> int:
     ap.add_argument("--trigger", default="0 seconds", help="steady phase processing time")
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--driver-memory", default="4g")
+    ap.add_argument(
+        "--separate-topics",
+        action="store_true",
+        help="steady phase on its own topic and checkpoint (default: it continues the "
+        "backlog's stream, as a live stream does after catching up)",
+    )
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None, help="default: results/<job>.json")
     args = ap.parse_args()
     args.out = args.out or RESULTS / f"{args.job}.json"
-    backlog_topic, steady_topic = JOBS[args.job]["topics"]
+    backlog_topic, steady_topic = topics(args)
 
     from devtools.kafka_broker import KafkaBroker
 
@@ -313,8 +339,10 @@ def main() -> int:
             t0 = time.monotonic()
             subprocess.run(job_command(lake, servers, backlog_topic, args), cwd=ROOT, check=True)
             result["backlog_job_wall_seconds"] = round(time.monotonic() - t0, 1)
+        split_at = time.time()
         if args.rate:
-            create_topic(servers, steady_topic, args.partitions)
+            if steady_topic != backlog_topic or not args.events:
+                create_topic(servers, steady_topic, args.partitions)
             cmd = job_command(
                 lake,
                 servers,
@@ -328,7 +356,7 @@ def main() -> int:
             stop = threading.Event()
             result["steady_produced"] = produce_steady(servers, steady_topic, args, stop)
             job.wait()
-        throughput, latency = stats(lake, args)
+        throughput, latency = stats(lake, args, split_at)
         result["throughput"] = throughput
         result["latency"] = latency
         result["load_average_at_end"] = os.getloadavg()

@@ -5,21 +5,22 @@ Each micro-batch, in one named foreachBatch function (`process_inventory_events`
 1. parse every message with an explicit schema and the ledger's own checks;
    malformed JSON, missing keys, unknown event types or sources, wrong types and
    impossible quantities get a reason;
-2. valid events are inserted into `bronze.inventory_stream_events` by an
-   insert-only MERGE on event_id (a duplicate id counts once), rejected ones into
+2. valid events whose id bronze does not hold yet (a duplicate id counts once) are
+   appended to `bronze.inventory_stream_events` once per (stream, batch id)
+   (Delta's idempotent append), rejected ones inserted into
    `quarantine.inventory_stream_events` by MERGE on (topic, partition, offset);
-3. the events this batch inserted (bronze rows tagged with its source and batch
-   id) are summed per (location, sku) with the ledger's signs and added to
+3. those new events are summed per (location, sku) with the ledger's signs and added to
    `gold.inventory_book_current` by a MERGE guarded by (`last_source`,
    `last_batch_id`): a pair already moved by this batch is not moved again;
 4. pairs the batch left with negative on-hand or available stock get a row in
    `gold.inventory_stock_alerts` (pair, stream, batch and kind), appended once per
    batch (Delta's idempotent writes);
-5. the batch's counts go to `ops.stream_progress`, then its offsets and the
-   consumer lag (latest offsets against processed ones).
+5. the batch's counts and offsets go to `ops.stream_progress` (the consumer lag,
+   latest offsets against processed ones, is added at most once a minute).
 
-A batch replayed after a crash sees the same messages (Spark's checkpoint), finds
-its own bronze rows by stream and batch id and skips the pairs it already moved, so killed at
+A batch replayed after a crash sees the same messages (Spark's checkpoint), does not
+count its own bronze rows (tagged with stream and batch id) as earlier deliveries, so it
+finds the same new events, and skips the pairs it already moved, so killed at
 any moment and restarted the stream loses and duplicates nothing. Event time does
 not matter for a running total, so there is no watermark: a late event still
 moves the book (the reconciliation job is the place that dates it).
@@ -27,6 +28,7 @@ moves the book (the reconciliation job is the place that dates it).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Literal
 
 from pyspark.sql import DataFrame
@@ -100,6 +102,7 @@ def process_inventory_events(
     clock = PhaseTimer()
     tag = {"ingest_source": F.lit(source_id), "ingest_batch": F.lit(batch_id)}
     events = parse_inventory_messages(batch).persist()
+    firsts = None
     try:
         with clock("parse"):
             counts = events.agg(
@@ -109,10 +112,21 @@ def process_inventory_events(
                 F.max("received_at").alias("max_source_ts"),
             ).first()
         if not counts["read"]:
-            return BatchResult()
-        with clock("bronze"):
-            firsts = first_deliveries(events).withColumns(tag)
-            lake.merge(firsts, BRONZE, keys=["event_id"], update=False, count_rows=False)
+            return BatchResult(phases=clock)
+        firsts = first_deliveries(events).withColumns(tag)
+        if lake.exists(BRONZE):
+            # Ids bronze holds from elsewhere; rows this batch (or a later one of this
+            # stream) wrote are not "elsewhere", so a replay finds the same new events.
+            mine = (F.col("ingest_source") == source_id) & (F.col("ingest_batch") >= batch_id)
+            known = lake.read(BRONZE).where(~F.coalesce(mine, F.lit(False))).select("event_id")
+            firsts = firsts.join(known, on="event_id", how="left_anti")
+        firsts = firsts.persist()
+        with clock("dedup"):
+            written = firsts.count()
+        if written:
+            with clock("bronze"):
+                # Appended once per (stream, batch): a replay adds nothing.
+                lake.append_once(firsts, BRONZE, f"bronze:{source_id}", batch_id)
         if counts["quarantined"]:
             with clock("quarantine"):
                 lake.merge(
@@ -122,20 +136,13 @@ def process_inventory_events(
                     update=False,
                     count_rows=False,
                 )
-    finally:
-        events.unpersist()
-    # The rows this batch inserted, also when this is a replay of a batch that got that far.
-    this_batch = (F.col("ingest_source") == source_id) & (F.col("ingest_batch") == batch_id)
-    mine = lake.read(BRONZE).where(this_batch).persist()
-    try:
-        with clock("inserted"):
-            written = mine.count()
         if written:
-            changes = book_changes(mine).withColumns(
+            changes = book_changes(firsts).withColumns(
                 {"last_source": F.lit(source_id), "last_batch_id": F.lit(batch_id).cast("long")}
             )
             with clock("book"):
                 lake.accumulate(changes, OUTPUT, PAIR, BOOK_SET, BOOK_GUARD, count_rows=False)
+            output_at = datetime.now(UTC)
             with clock("alerts"):
                 moved = lake.read(OUTPUT).where(
                     (F.col("last_source") == source_id) & (F.col("last_batch_id") == batch_id)
@@ -145,8 +152,12 @@ def process_inventory_events(
                 )
                 # Rows of this (stream, batch) only: appended once, a replay adds nothing.
                 lake.append_once(alerts, ALERTS, f"inventory_stream:{source_id}", batch_id)
+        else:
+            output_at = datetime.now(UTC)
     finally:
-        mine.unpersist()
+        if firsts is not None:
+            firsts.unpersist()
+        events.unpersist()
     return BatchResult(
         read=counts["read"],
         written=written,
@@ -154,6 +165,7 @@ def process_inventory_events(
         quarantined=counts["quarantined"],
         max_source_ts=counts["max_source_ts"],
         phases=clock,
+        output_at=output_at,
     )
 
 

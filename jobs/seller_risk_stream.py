@@ -15,7 +15,8 @@ Each micro-batch, in one named foreachBatch function (`process_seller_events`):
    `gold.seller_risk_realtime` by a MERGE that commits once per (stream, batch id)
    (Delta's idempotent DML): counts and GMV add up, and the spike flag is decided
    on the sums against the seller's daily baseline from `gold.seller_risk_features`;
-5. the new watermark and the batch's counts are stored per batch id.
+5. the new watermark, the batch's counts and offsets are stored per batch id in
+   `ops.stream_progress` (the consumer lag is added at most once a minute).
 
 Every write is idempotent per (stream, batch id), and step 2 reads the watermark the
 *previous* batch stored, so a batch replayed after a crash computes the same rows
@@ -44,12 +45,13 @@ from lakecore.streaming import (
     StreamRunner,
     StreamSource,
     checkpoint_root,
+    mark_first_seen,
     require_source,
     run_stream_job,
 )
 from transforms.seller_risk.events import (
     WINDOW_KEY,
-    first_of_each_event,
+    first_seen_events,
     parse_events,
     quarantine_rows,
     window_features,
@@ -79,21 +81,34 @@ class SellerStreamConfig(JobConfig):
     seller_risk_stream: SellerStreamParams
 
 
+def parse_and_mark(messages: DataFrame, lateness_minutes: int) -> DataFrame:
+    """The streaming part of the query: every message parsed (`parse_events`) and marked
+    `first_seen` by event id in Spark's state store (valid messages only; an id is
+    remembered until the watermark passes its event time, when a repeat is late anyway)."""
+    events = parse_events(messages)
+    valid = F.col("reason").isNull()
+    keyed = events.withColumns(
+        {"dedup_id": F.when(valid, F.col("event_id")), "dedup_ts": F.when(valid, F.col("event_ts"))}
+    ).withWatermark("dedup_ts", f"{lateness_minutes} minutes")
+    return mark_first_seen(keyed, "dedup_id", "dedup_ts").drop("dedup_id", "dedup_ts")
+
+
 def process_seller_events(
     ctx: JobContext, batch: DataFrame, batch_id: int, watermark, stream_id: str
 ) -> BatchResult:
-    """One micro-batch, idempotent per (stream, batch id); returns the batch's counts.
+    """One micro-batch of parsed, marked messages (`parse_and_mark`), idempotent per
+    (stream, batch id); returns the batch's counts.
 
-    read = written + duplicates + quarantined. A duplicate is a valid event whose id
-    is already in bronze from another batch (of this stream or any other source or
-    checkpoint), or repeats within the batch; bronze rows carry the stream and batch
-    that wrote them, so a replay counts the same way.
+    read = written + duplicates + quarantined. A duplicate is a valid event this query
+    saw before (Spark's state: this batch or an earlier one) or whose id bronze holds
+    from another stream (another source or checkpoint). Spark replays a batch with the
+    state it had, so a replay marks and counts the same rows.
     """
     p = ctx.job.seller_risk_stream
     lake = ctx.lake
     clock = PhaseTimer()
     tag = {"ingest_source": F.lit(stream_id), "ingest_batch": F.lit(batch_id)}
-    events = with_late_reason(parse_events(batch), watermark).persist()
+    events = with_late_reason(batch, watermark).persist()
     valid = None
     try:
         with clock("parse"):
@@ -107,34 +122,20 @@ def process_seller_events(
             ).first()
         if not counts["read"]:
             return BatchResult(phases=clock)
-        valid = first_of_each_event(events).withColumns(tag)
+        valid = first_seen_events(events).withColumns(tag)
         if lake.exists(BRONZE):
-            earlier = lake.read(BRONZE)
+            # Ids other streams wrote (another source, an earlier checkpoint), at or after
+            # the watermark: a valid event is not older, and a redelivery keeps its time.
+            # Both bounds are literals, so Delta skips this stream's own files and old ones.
+            foreign = F.col("ingest_source").isNull() | (F.col("ingest_source") != stream_id)
             if watermark is not None:
-                # A valid event is not older than the watermark, and a redelivered event
-                # keeps its time: its first copy, if any, is in bronze at or after the
-                # watermark. The bound is a literal, so Delta skips older files.
-                earlier = earlier.where(F.col("event_ts") >= watermark)
-            # Rows this batch (or a later one of this stream) wrote are not "earlier".
-            mine = (F.col("ingest_source") == stream_id) & (F.col("ingest_batch") >= batch_id)
-            earlier = earlier.where(~F.coalesce(mine, F.lit(False))).select("event_id")
-            valid = valid.join(earlier, on="event_id", how="left_anti")
+                foreign = foreign & (F.col("event_ts") >= watermark)
+            known = lake.read(BRONZE).where(foreign).select("event_id")
+            valid = valid.join(known, on="event_id", how="left_anti")
         valid = valid.persist()
         with clock("dedup"):
             written = valid.count()
-        if written:
-            with clock("bronze"):
-                # Appended once per (stream, batch): a replay finds the same rows and adds none.
-                lake.append_once(valid, BRONZE, f"bronze:{stream_id}", batch_id)
-        if counts["quarantined"]:
-            with clock("quarantine"):
-                lake.merge(
-                    quarantine_rows(events).withColumns(tag),
-                    QUARANTINE,
-                    keys=["topic", "partition", "offset"],
-                    update=False,
-                    count_rows=False,
-                )
+        output_at = None
         if written:
             with clock("gold"):
                 # The batch's new events per window, added to the stored windows once per
@@ -155,6 +156,19 @@ def process_seller_events(
                     count_rows=False,
                     txn=(f"{OUTPUT}:{stream_id}", batch_id),
                 )
+            output_at = datetime.now(UTC)
+            with clock("bronze"):
+                # Appended once per (stream, batch): a replay finds the same rows and adds none.
+                lake.append_once(valid, BRONZE, f"bronze:{stream_id}", batch_id)
+        if counts["quarantined"]:
+            with clock("quarantine"):
+                lake.merge(
+                    quarantine_rows(events).withColumns(tag),
+                    QUARANTINE,
+                    keys=["topic", "partition", "offset"],
+                    update=False,
+                    count_rows=False,
+                )
         return BatchResult(
             read=counts["read"],
             written=written,
@@ -164,7 +178,7 @@ def process_seller_events(
             max_event_ts=counts["max_event_ts"],
             max_source_ts=counts["max_source_ts"],
             phases=clock,
-            output_at=datetime.now(UTC),
+            output_at=output_at or datetime.now(UTC),
         )
     finally:
         if valid is not None:
@@ -188,6 +202,9 @@ def run(ctx: JobContext) -> None:
             "source": p.source.source_id,
             "window_minutes": sorted(p.window_minutes),
             "allowed_lateness_minutes": p.allowed_lateness_minutes,
+            # Event ids are deduplicated in the query's state (from 2026-12: earlier
+            # checkpoints have none and cannot be resumed).
+            "dedup": "state:first_seen",
         },
         lateness=timedelta(minutes=p.allowed_lateness_minutes),
     )
@@ -196,7 +213,14 @@ def run(ctx: JobContext) -> None:
         return process_seller_events(ctx, batch, batch_id, watermark, runner.stream_id)
 
     process.__name__ = "process_seller_events"
-    totals = run_stream_job(ctx, runner, process, p, (BRONZE, QUARANTINE, OUTPUT))
+    totals = run_stream_job(
+        ctx,
+        runner,
+        process,
+        p,
+        (BRONZE, QUARANTINE, OUTPUT),
+        prepare=lambda messages: parse_and_mark(messages, p.allowed_lateness_minutes),
+    )
     ctx.run.extra["late"] = totals.late
 
 

@@ -35,6 +35,7 @@ from pydantic import Field
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.classic.dataframe import DataFrame as ClassicDataFrame
 
 from lakecore.config import StrictModel
 from lakecore.io import TXN_LOCK, Lakehouse
@@ -460,14 +461,17 @@ class StreamRunner:
         trigger: Literal["available_now", "processing_time"],
         processing_time: str = "10 seconds",
         timeout: float | None = None,
+        prepare: Callable[[DataFrame], DataFrame] | None = None,
     ) -> BatchResult:
         """Start the query; AvailableNow returns when the backlog is done, processing time
-        runs until `timeout` seconds (None: until the process is stopped)."""
+        runs until `timeout` seconds (None: until the process is stopped). `prepare`: the
+        streaming part of the query between the source and foreachBatch (parsing, state)."""
         self.check_checkpoint()
         # Progress rows written before streams had query ids: give the column, then go on.
         self.lake.ensure_columns(PROGRESS, PROGRESS_ADDED)
+        messages = self.source.read(self.spark, self.lake)
         writer = (
-            self.source.read(self.spark, self.lake)
+            (prepare(messages) if prepare else messages)
             .writeStream.queryName(f"{self.job}:{self.source.source_id}")
             .option("checkpointLocation", self.checkpoint)
             .foreachBatch(self._batch(process))
@@ -526,6 +530,20 @@ class StreamRunner:
         self._lag_noted_at = time.monotonic()
 
 
+def mark_first_seen(
+    events: DataFrame, id_column: str, time_column: str, check_every: str = "10 minutes"
+) -> DataFrame:
+    """A streaming DataFrame of messages with `first_seen` added, from Spark's state store
+    (build/java: io.lakehouse.stream.FirstSeen): true for the first message (lowest
+    partition, offset) of an id the query does not remember yet, false for its repeats,
+    null where `id_column` is null. An id is forgotten once the query's watermark (set by
+    the caller with `withWatermark(time_column, ...)`) passes its time, checked every
+    `check_every` of processing time. No row is dropped: a job counts its duplicates."""
+    spark = events.sparkSession
+    marker = spark._jvm.io.lakehouse.stream.FirstSeen  # type: ignore[union-attr]
+    return ClassicDataFrame(marker.mark(events._jdf, id_column, time_column, check_every), spark)
+
+
 def publish(lake: Lakehouse, messages: DataFrame, target: StreamSource) -> int:
     """Write Kafka-shaped `messages` to the target topic, or to its Delta stand-in.
 
@@ -572,14 +590,23 @@ def require_source(lake: Lakehouse, source: StreamSource, job: str, publisher: s
 
 
 def run_stream_job(
-    ctx, runner: StreamRunner, process, params, tables: tuple[str, str, str]
+    ctx,
+    runner: StreamRunner,
+    process,
+    params,
+    tables: tuple[str, str, str],
+    prepare: Callable[[DataFrame], DataFrame] | None = None,
 ) -> BatchResult:
     """Run a stream job's query under one logged step and record its totals in the run:
     `tables` = (bronze, quarantine, output); `params` has source, trigger, processing_time."""
     bronze, quarantine, output = tables
     with ctx.step(f"stream {params.source.source_id} -> {output} ({params.trigger})"):
         totals = runner.run(
-            process, params.trigger, params.processing_time, getattr(ctx.options, "timeout", None)
+            process,
+            params.trigger,
+            params.processing_time,
+            getattr(ctx.options, "timeout", None),
+            prepare,
         )
     ctx.run.add(bronze, read=totals.read - totals.quarantined, written=totals.written)
     ctx.run.add(quarantine, quarantined=totals.quarantined)

@@ -84,6 +84,12 @@ def first_of_each_event(events: DataFrame) -> DataFrame:
     return first_of_each(events, "event_id", BRONZE_COLUMNS)
 
 
+def first_seen_events(events: DataFrame) -> DataFrame:
+    """Valid events a stream sees first (`first_seen`, from its state store), in the
+    bronze layout: one row per event id."""
+    return events.where(F.col("reason").isNull() & F.col("first_seen")).select(*BRONZE_COLUMNS)
+
+
 def quarantine_rows(events: DataFrame) -> DataFrame:
     return events.where(F.col("reason").isNotNull()).select(*QUARANTINE_COLUMNS)
 
