@@ -6,8 +6,8 @@ Each micro-batch, in one named foreachBatch function (`process_inventory_events`
    malformed JSON, missing keys, unknown event types or sources, wrong types and
    impossible quantities get a reason;
 2. valid events whose id bronze does not hold yet (a duplicate id counts once) are
-   appended to `bronze.inventory_stream_events` once per (stream, batch id)
-   (Delta's idempotent append), rejected ones inserted into
+   kept for steps 3-4 and then appended to `bronze.inventory_stream_events` once per
+   (stream, batch id) (Delta's idempotent append), rejected ones inserted into
    `quarantine.inventory_stream_events` by MERGE on (topic, partition, offset);
 3. those new events are summed per (location, sku) with the ledger's signs and added to
    `gold.inventory_book_current` by a MERGE guarded by (`last_source`,
@@ -123,10 +123,6 @@ def process_inventory_events(
         firsts = firsts.persist()
         with clock("dedup"):
             written = firsts.count()
-        if written:
-            with clock("bronze"):
-                # Appended once per (stream, batch): a replay adds nothing.
-                lake.append_once(firsts, BRONZE, f"bronze:{source_id}", batch_id)
         if counts["quarantined"]:
             with clock("quarantine"):
                 lake.merge(
@@ -152,6 +148,10 @@ def process_inventory_events(
                 )
                 # Rows of this (stream, batch) only: appended once, a replay adds nothing.
                 lake.append_once(alerts, ALERTS, f"inventory_stream:{source_id}", batch_id)
+            with clock("bronze"):
+                # Last: `firsts` reads bronze, so Spark drops its cache when bronze changes.
+                # Appended once per (stream, batch): a replay adds nothing.
+                lake.append_once(firsts, BRONZE, f"bronze:{source_id}", batch_id)
         else:
             output_at = datetime.now(UTC)
     finally:

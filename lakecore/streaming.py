@@ -1,13 +1,16 @@
 """Structured Streaming plumbing shared by the stream jobs: source, checkpoint, batches, progress.
 
 A stream job gives `StreamRunner` a function `process(batch_df, batch_id, watermark)`
-that writes idempotently (keyed MERGEs) and returns the batch's counts; the
-runner reads the source (Kafka, or a Delta table with Kafka's columns when no
-broker is configured), checkpoints under `<checkpoints>/<job>/<source id>`,
-keeps the event-time watermark per batch id in `ops.stream_progress` (a
-replayed batch sees the same watermark as its first attempt), records each
-batch's counts there, and after each trigger adds the consumer lag (latest
-offsets against processed offsets) from Spark's query progress.
+that writes idempotently (appends and MERGEs once per batch id) and returns the
+batch's counts, and optionally `prepare`, the streaming part of the query before
+foreachBatch (parsing, `mark_first_seen`'s state-store dedup); the runner reads the
+source (Kafka, or a Delta table with Kafka's columns when no broker is configured),
+checkpoints under `<checkpoints>/<job>/<source id>`, keeps the event-time watermark
+per batch id in `ops.stream_progress` (a replayed batch sees the same watermark as
+its first attempt), records each batch's counts, end offsets, phase times and the
+time its output committed there, and at most once a minute (and at the end) adds
+the consumer lag (latest offsets against processed offsets) from Spark's query
+progress.
 
 Batch ids restart at 0 for every new checkpoint, so a batch is named by the
 runner's `stream_id` (`<source id>@<query id>`; Spark keeps the query id in the

@@ -3,9 +3,9 @@
 Ledger events for 6 locations x 5 SKUs go to a 3-partition topic with
 redeliveries and malformed messages mixed in. The job runs in a child process
 with a processing-time trigger, is killed (SIGKILL, whole process group) right
-after a batch wrote bronze but before it moved the book, restarted from its
-checkpoint and killed the same way a second time, then drained with
-AvailableNow. The book must equal the one computed here in plain Python from
+after a batch moved the book but before it wrote its alerts and bronze, restarted
+from its checkpoint and killed right after a batch wrote bronze (its last write
+before the progress row), then drained with AvailableNow. The book must equal the one computed here in plain Python from
 the valid events, each counted once; quarantine must hold exactly the bad
 messages; negative stock must have raised alerts; and a second drain changes nothing.
 A second topic, and a new checkpoint on the same Delta stand-in, must each move the
@@ -116,12 +116,13 @@ def test_killed_mid_batch_then_resumed_keeps_the_book_exact(spark, kafka, tmp_pa
     lake_root = tmp_path / "lake"
 
     continuous = job_command(lake_root, servers, "--set=inventory_stream.trigger=processing_time")
-    # Killed twice: in its second batch, then again after the restart has replayed that
-    # batch (bronze written once more) and written the next batch's bronze.
+    # Killed twice: in its second batch after the book MERGE (the replay must skip the
+    # pairs it moved), then after the restart has replayed that batch and written the
+    # next batch's bronze (the replay must add nothing anywhere).
     checkpoint = lake_root / "_checkpoints" / "inventory_stream"
-    for run in (1, 2):
-        run_until_killed(continuous, tmp_path / f"run{run}.log",
-                         "wrote bronze.inventory_stream_events", 2, checkpoint)  # fmt: skip
+    for run, after in ((1, "wrote gold.inventory_book_current"),
+                       (2, "wrote bronze.inventory_stream_events")):  # fmt: skip
+        run_until_killed(continuous, tmp_path / f"run{run}.log", after, 2, checkpoint)
     drain(lake_root, servers)
     # The mid-batch check can fail: after the drain the newest batch has committed.
     with pytest.raises(AssertionError, match="after batch"):

@@ -194,7 +194,7 @@ def test_s3a_two_drivers_writing_one_table_lose_commits_silently(s3, tmp_path):
 
 def test_s3a_two_drivers_with_conditional_put_commits_lose_nothing(s3, tmp_path):
     """The same race with the platform's log store (the `s3` environment's default,
-    io.lakehouse.delta.S3ConditionalPutLogStore, build/logstore/): N.json is created
+    io.lakehouse.delta.S3ConditionalPutLogStore, build/java/): N.json is created
     with a conditional PUT (If-None-Match: *), the server refuses the second driver's,
     and Delta retries that commit at the next version. Every append is kept, each in its
     own version, some of them retried, and neither driver saw an error. Same size as the
