@@ -21,7 +21,7 @@ gold.seller_risk_realtime.
    time its batch committed the gold table (`output_at`; `processed_at`, the end
    of the batch's bookkeeping, on lakes written before it was recorded) - the
    time it was produced (its Kafka timestamp). p50/p95/max over all events, and
-   the largest consumer lag any batch recorded. `settled`: the same figures for
+   the largest consumer lag recorded (the jobs note it at most once a minute). `settled`: the same figures for
    events produced after the first `--settle` seconds, once the restarted job's
    first batches (state-store load, JIT warm-up) are behind it.
 

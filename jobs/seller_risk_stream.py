@@ -1,28 +1,35 @@
 """seller_risk_stream: seller events (Kafka, or a Delta table) -> real-time velocity features.
 
+In the streaming query, before the batch function (`parse_and_mark`): every
+message is parsed with an explicit schema (malformed JSON, missing keys, unknown
+event types and fields of the wrong type get a reason), and Spark's state store
+(`io.lakehouse.stream.FirstSeen`, RocksDB) marks each valid message `first_seen` or
+not by event id, remembering an id until the watermark passes its event time.
+
 Each micro-batch, in one named foreachBatch function (`process_seller_events`):
 
-1. parse every message with an explicit schema; malformed JSON, missing keys,
-   unknown event types and fields of the wrong type get a reason;
-2. valid events older than the watermark (the latest event time seen by the
+1. valid events older than the watermark (the latest event time seen by the
    previous batches minus `allowed_lateness_minutes`) get reason `late`;
-3. valid on-time events whose id bronze does not hold yet (an anti-join against
-   bronze rows at or after the watermark: a redelivered event keeps its time) are
-   appended to `bronze.seller_events` once per (stream, batch id) (Delta's
-   idempotent append, txnAppId/txnVersion); rejected ones are inserted into
-   `quarantine.seller_events` by MERGE on (topic, partition, offset);
-4. the new events' windows (the shared transform `window_features`) are added to
+2. valid on-time events seen first, minus ids another stream (another source or
+   checkpoint) wrote to bronze at or after the watermark, are the batch's new events;
+3. their windows (the shared transform `window_features`) are added to
    `gold.seller_risk_realtime` by a MERGE that commits once per (stream, batch id)
    (Delta's idempotent DML): counts and GMV add up, and the spike flag is decided
    on the sums against the seller's daily baseline from `gold.seller_risk_features`;
+4. the new events are appended to `bronze.seller_events` once per (stream, batch
+   id) (Delta's idempotent append); rejected ones are inserted into
+   `quarantine.seller_events` by MERGE on (topic, partition, offset);
 5. the new watermark, the batch's counts and offsets are stored per batch id in
    `ops.stream_progress` (the consumer lag is added at most once a minute).
 
-Every write is idempotent per (stream, batch id), and step 2 reads the watermark the
-*previous* batch stored, so a batch replayed after a crash computes the same rows
-and writes nothing twice: killed at any moment and restarted, the stream loses and
-duplicates nothing. A batch costs its own events, not the history: no window is
-recomputed from bronze. The checkpoint lives under the lake's checkpoint root per
+Every write is idempotent per (stream, batch id), step 1 reads the watermark the
+*previous* batch stored, and Spark replays a batch with the state it had, so a
+batch replayed after a crash computes the same rows and writes nothing twice:
+killed at any moment and restarted, the stream loses and duplicates nothing. A
+batch costs its own events, not the history: no window is recomputed from bronze.
+Two streams must not write the same bronze table at the same time: each checks
+the other's ids before appending, but not atomically with its append.
+The checkpoint lives under the lake's checkpoint root per
 job and source.
 """
 

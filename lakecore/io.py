@@ -46,9 +46,11 @@ class TableNotFoundError(Exception):
 
 @contextmanager
 def idempotent_dml(spark: SparkSession, txn: tuple[str, int] | None) -> Iterator[None]:
-    """Within the block, Delta DML commits once per (app id, version): a version at or
-    below the one the table recorded for that app id is skipped (Delta's SetTransaction,
-    like the writer options txnAppId/txnVersion that only appends take)."""
+    """Within the block, Delta DML (MERGE, UPDATE, DELETE) run on `spark` commits once per
+    (app id, version): a version at or below the one the table recorded for that app id
+    is skipped (Delta's SetTransaction, like the writer options txnAppId/txnVersion).
+    Only commands this session runs see it: a DataFrame write runs on its DataFrame's
+    session (a stream batch's is Spark's clone), so it takes the writer options."""
     if txn is None:
         yield
         return
@@ -377,12 +379,29 @@ class Lakehouse:
 
         For running totals, kept idempotent either by a guard, e.g. inventory_stream's
         `NOT (t.last_source <=> s.last_source AND t.last_batch_id >= s.last_batch_id)`,
-        or by `txn` = (app id, version): the MERGE commits once per version (a replayed
-        stream batch adds nothing), see `idempotent_dml`.
+        or by `txn` = (app id, version): the MERGE (or the write that creates the table)
+        commits once per version (a replayed stream batch adds nothing). The MERGE runs on
+        this Lakehouse's session, where `idempotent_dml` sets the id; writes on other
+        sessions do not see it.
         """
         if not self.exists(name):
-            with idempotent_dml(self.spark, txn):
+            if txn is None:
                 return self.merge(df, name, keys, count_rows=count_rows)
+            # The first write creates the table. The writer options carry the transaction
+            # id: a DataFrame write reads session confs from `df`'s own session, which for
+            # a stream batch is Spark's clone of this one.
+            writer = (
+                df.write.format("delta")
+                .mode("overwrite")
+                .option("txnAppId", txn[0])
+                .option("txnVersion", txn[1])
+            )
+            return self._timed_write(
+                name,
+                f"create ({txn[0]} v{txn[1]})",
+                lambda: writer.save(self.path(name)),
+                count_rows,
+            )
         builder = (
             DeltaTable.forPath(self.spark, self.path(name))
             .alias("t")

@@ -429,7 +429,12 @@ class StreamRunner:
             finally:
                 stream.close()
             # "v1", the batch's metadata, then one line per source: Kafka's {topic: {part: n}}.
-            offsets = json.loads(text.splitlines()[2])
+            lines = text.splitlines()
+            if lines[0] != "v1":
+                raise ValueError(f"offset log format {lines[0]!r}, not v1")
+            offsets = json.loads(lines[2])
+            if not all(isinstance(parts, dict) for parts in offsets.values()):
+                raise ValueError(f"not Kafka offsets: {lines[2][:200]}")
         except Exception as exc:  # bookkeeping only: the batch's output is already written
             log.warning("%s batch %d: no end offsets from %s: %s", self.job, batch_id, path, exc)
             return None

@@ -36,8 +36,11 @@ import org.apache.spark.sql.types.StructType;
  * Spark drop late rows, which the job quarantines itself. A replayed batch runs with the
  * same batch time and watermark (Spark's offset log), so it marks the same rows.
  *
- * <p>A lookup costs one state-store get per id of the batch, not a scan of every id seen;
- * with the RocksDB provider the state lives on local disk and in the checkpoint.
+ * <p>A batch costs one state-store get per id it holds, plus Spark's scan of the whole
+ * state for timed-out keys (flatMapGroupsWithState looks for them in every batch); with
+ * the RocksDB provider the state lives on local disk and in the checkpoint. The number
+ * of state partitions is the query's {@code spark.sql.shuffle.partitions} when its
+ * checkpoint was created, fixed from then on.
  */
 public final class FirstSeen {
   private FirstSeen() {}
@@ -81,10 +84,13 @@ public final class FirstSeen {
             values[width] = valid ? Boolean.valueOf(!seen && i == 0) : null;
             marked.add(RowFactory.create(values));
           }
-          if (valid && !seen) {
-            Row first = found.get(0);
-            long at = first.isNullAt(time) ? Long.MAX_VALUE : epochMillis(first.get(time));
-            state.update(at);
+          if (valid) {
+            if (!seen) {
+              Row first = found.get(0);
+              state.update(first.isNullAt(time) ? Long.MAX_VALUE : epochMillis(first.get(time)));
+            }
+            // Spark clears a key's processing-time timeout whenever the key has data: set it
+            // again, or an id seen twice would never be checked, nor forgotten.
             state.setTimeoutDuration(checkEvery);
           }
           return marked.iterator();
