@@ -52,7 +52,10 @@ from lakecore.streaming import (
     StreamRunner,
     StreamSource,
     checkpoint_root,
+    concurrently,
+    held,
     mark_first_seen,
+    release,
     require_source,
     run_stream_job,
 )
@@ -139,34 +142,45 @@ def process_seller_events(
                 foreign = foreign & (F.col("event_ts") >= watermark)
             known = lake.read(BRONZE).where(foreign).select("event_id")
             valid = valid.join(known, on="event_id", how="left_anti")
-        valid = valid.persist()
+        # Materialized without its lineage: bronze is written below while gold reads
+        # these rows, and a cached plan that reads bronze would be dropped by that write
+        # (and recomputed, stateful operator included).
         with clock("dedup"):
+            valid = held(valid)
             written = valid.count()
         output_at = None
         if written:
-            with clock("gold"):
+
+            def gold() -> datetime:
                 # The batch's new events per window, added to the stored windows once per
                 # (stream, batch): no window is recomputed from bronze.
-                baseline = lake.read(BASELINE) if lake.exists(BASELINE) else None
-                increments = with_spike_flag(
-                    window_features(valid, p.window_minutes),
-                    baseline,
-                    p.spike_factor,
-                    p.spike_min_orders,
-                )
-                lake.accumulate(
-                    increments,
-                    OUTPUT,
-                    list(WINDOW_KEY),
-                    window_increments(p.spike_factor, p.spike_min_orders),
-                    condition=None,
-                    count_rows=False,
-                    txn=(f"{OUTPUT}:{stream_id}", batch_id),
-                )
-            output_at = datetime.now(UTC)
-            with clock("bronze"):
-                # Appended once per (stream, batch): a replay finds the same rows and adds none.
-                lake.append_once(valid, BRONZE, f"bronze:{stream_id}", batch_id)
+                with clock("gold"):
+                    baseline = lake.read(BASELINE) if lake.exists(BASELINE) else None
+                    increments = with_spike_flag(
+                        window_features(valid, p.window_minutes),
+                        baseline,
+                        p.spike_factor,
+                        p.spike_min_orders,
+                    )
+                    lake.accumulate(
+                        increments,
+                        OUTPUT,
+                        list(WINDOW_KEY),
+                        window_increments(p.spike_factor, p.spike_min_orders),
+                        condition=None,
+                        count_rows=False,
+                        txn=(f"{OUTPUT}:{stream_id}", batch_id),
+                    )
+                return datetime.now(UTC)
+
+            def bronze() -> None:
+                # Appended once per (stream, batch): a replay finds the same rows, adds none.
+                with clock("bronze"):
+                    lake.append_once(valid, BRONZE, f"bronze:{stream_id}", batch_id)
+
+            # Both idempotent per (stream, batch), so neither waits for the other: a crash
+            # after one commit leaves the other to the replay.
+            output_at, _ = concurrently(gold, bronze)
         if counts["quarantined"]:
             with clock("quarantine"):
                 lake.merge(
@@ -189,7 +203,7 @@ def process_seller_events(
         )
     finally:
         if valid is not None:
-            valid.unpersist()
+            release(valid)
         events.unpersist()
 
 
@@ -211,7 +225,7 @@ def run(ctx: JobContext) -> None:
             "allowed_lateness_minutes": p.allowed_lateness_minutes,
             # Event ids are deduplicated in the query's state (from 2026-12: earlier
             # checkpoints have none and cannot be resumed).
-            "dedup": "state:first_seen",
+            "dedup": "state:first_seen:shards",
         },
         lateness=timedelta(minutes=p.allowed_lateness_minutes),
     )

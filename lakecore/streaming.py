@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from delta.tables import DeltaTable
 from pydantic import Field
+from pyspark import InheritableThread
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -114,6 +115,48 @@ class PhaseTimer:
 
     def __str__(self) -> str:
         return ", ".join(f"{k} {v:.1f}s" for k, v in self.seconds.items())
+
+
+def concurrently(*calls: Callable[[], Any]) -> list[Any]:
+    """Run `calls` at the same time, each in its own thread (pyspark's InheritableThread:
+    Spark jobs keep the caller's local properties), and return their results in order;
+    the first failure is raised once all have finished. For a batch's writes to different
+    tables, each idempotent on its own (a crash between them is a replay's to finish), so
+    one table's Delta commit overlaps another's Spark work."""
+    results: list[Any] = [None] * len(calls)
+    errors: list[BaseException | None] = [None] * len(calls)
+
+    def run(i: int) -> None:
+        try:
+            results[i] = calls[i]()
+        except BaseException as exc:  # re-raised below, in the caller's thread
+            errors[i] = exc
+
+    threads = [InheritableThread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for exc in errors:
+        if exc is not None:
+            raise exc
+    return results
+
+
+def held(df: DataFrame) -> DataFrame:
+    """`df` computed now and held in Spark's block manager without its lineage (a local
+    checkpoint): unlike a cached plan, it is not dropped (and recomputed, a stream batch's
+    stateful operator included) when a table the plan reads is written. Free with
+    `release`."""
+    return df.localCheckpoint(eager=True)
+
+
+def release(df: DataFrame) -> None:
+    """Free a `held` DataFrame's blocks now, not at the JVM's next garbage collection."""
+    try:
+        df._jdf.queryExecution().logical().rdd().unpersist(False)
+    except Exception as exc:  # memory bookkeeping only: never fail a batch for it
+        log.warning("could not release a held DataFrame: %s", exc)
 
 
 @dataclass(frozen=True)
@@ -278,6 +321,7 @@ class StreamRunner:
         # one writer at a time on ops.stream_progress (no conflicting Delta commits).
         self._progress_lock = threading.Lock()
         self._lag_noted_at = float("-inf")
+        self._logged_batch = -1
         self.totals = BatchResult()
         self.query_id: str | None = None
         self._started = threading.Event()
@@ -372,6 +416,7 @@ class StreamRunner:
             if latest_event is not None and self.lateness is not None:
                 candidate = latest_event - self.lateness
                 watermark = candidate if previous is None else max(previous, candidate)
+            recorded = time.monotonic()
             with self._progress_lock:  # the monitor thread writes lag to the same table
                 self._record(
                     {
@@ -397,7 +442,7 @@ class StreamRunner:
             self.totals = self.totals + counts
             log.info(
                 "%s batch %d: read %d, written %d, duplicates %d, quarantined %d (late %d), "
-                "watermark %s, %.1fs%s",
+                "watermark %s, %.1fs%s, progress row %.1fs",
                 self.job,
                 batch_id,
                 counts.read,
@@ -408,6 +453,7 @@ class StreamRunner:
                 watermark,
                 time.monotonic() - t0,
                 f" ({counts.phases})" if counts.phases else "",
+                time.monotonic() - recorded,
             )
 
         run_batch.__name__ = getattr(process, "__name__", "process_batch")
@@ -516,15 +562,38 @@ class StreamRunner:
             self._record_new_progress(query, seen, final=True)
         return self.totals
 
+    def _log_spark_durations(self, recent: list[dict[str, Any]]) -> None:
+        """Log Spark's own timings of each finished batch once (`durationMs`: addBatch is
+        foreachBatch; the rest, offset and commit logs, state store commit, planning, is
+        the per-batch cost outside the job's code)."""
+        for p in recent:
+            batch_id = p.get("batchId")
+            if batch_id is None or batch_id <= self._logged_batch or not p.get("numInputRows"):
+                continue
+            self._logged_batch = batch_id
+            durations = p.get("durationMs") or {}
+            state = [
+                f"{op.get('numRowsTotal')} rows, commit {op.get('commitTimeMs')} ms"
+                for op in p.get("stateOperators") or []
+            ]
+            log.info(
+                "%s batch %d (Spark): %s%s",
+                self.job,
+                batch_id,
+                ", ".join(f"{k} {v} ms" for k, v in sorted(durations.items())),
+                f"; state {'; '.join(state)}" if state else "",
+            )
+
     def _record_new_progress(self, query, seen: set[int], final: bool = False) -> None:
         """Note the consumer lag of the newest finished batch: at most every LAG_EVERY
         seconds while the query runs (a MERGE into ops.stream_progress costs a Delta
         commit, which would otherwise compete with every batch), and once at the end."""
+        recent = [progress_dict(progress) for progress in query.recentProgress]
+        self._log_spark_durations(recent)
         if not final and time.monotonic() - self._lag_noted_at < LAG_EVERY:
             return
         newest = None
-        for progress in query.recentProgress:
-            p = progress_dict(progress)
+        for p in recent:
             batch_id = p.get("batchId")
             if batch_id is None or batch_id in seen or not p.get("numInputRows"):
                 continue
@@ -546,7 +615,10 @@ def mark_first_seen(
     partition, offset) of an id the query does not remember yet, false for its repeats,
     null where `id_column` is null. An id is forgotten once the query's watermark (set by
     the caller with `withWatermark(time_column, ...)`) passes its time, checked every
-    `check_every` of processing time. No row is dropped: a job counts its duplicates."""
+    `check_every` of processing time (a timer per id: a batch visits the due ones only).
+    Needs the RocksDB state store provider and `noDataMicroBatches.enabled=false` (the
+    timers would make Spark run an empty batch after every batch). No row is dropped: a
+    job counts its duplicates."""
     spark = events.sparkSession
     marker = spark._jvm.io.lakehouse.stream.FirstSeen  # type: ignore[union-attr]
     return ClassicDataFrame(marker.mark(events._jdf, id_column, time_column, check_every), spark)

@@ -121,7 +121,8 @@ def test_killed_twice_mid_batch_then_resumed_loses_and_duplicates_nothing(spark,
     )
 
     # Kill 1: the first batch has created gold (the replay must not add its windows
-    # again) but not written bronze. Kill 2: a batch wrote bronze.
+    # again); bronze is written at the same time, so it may or may not be there yet.
+    # Kill 2: a batch wrote bronze (and gold, or not yet).
     run_until_killed(job_command(lake_root, servers, "--set=seller_risk_stream.trigger=processing_time"),
                      tmp_path / "run1.log", "wrote gold.seller_risk_realtime", 1, checkpoint)  # fmt: skip
     run_until_killed(job_command(lake_root, servers, "--set=seller_risk_stream.trigger=processing_time"),

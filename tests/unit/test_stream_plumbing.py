@@ -9,7 +9,16 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from lakecore.streaming import BatchResult, PhaseTimer, StreamRunner, StreamSource, _offsets_lag
+from lakecore.streaming import (
+    BatchResult,
+    PhaseTimer,
+    StreamRunner,
+    StreamSource,
+    _offsets_lag,
+    concurrently,
+    held,
+    release,
+)
 
 
 def test_consumer_lag_sums_latest_minus_processed_over_partitions():
@@ -58,6 +67,42 @@ class _ProgressLake:
 
     def read(self, name):
         raise AssertionError(f"read {name}: the previous batch ran in this process")
+
+
+def test_concurrently_overlaps_calls_returns_in_order_and_raises_after_all_finished():
+    done = []
+
+    def slow(value):
+        def call():
+            time.sleep(0.3)
+            done.append(value)
+            return value
+
+        return call
+
+    t0 = time.monotonic()
+    assert concurrently(slow("a"), slow("b")) == ["a", "b"]
+    assert time.monotonic() - t0 < 0.55  # side by side, not one after the other
+
+    def boom():
+        raise ValueError("gold failed")
+
+    done.clear()
+    with pytest.raises(ValueError, match="gold failed"):
+        concurrently(boom, slow("bronze"))
+    assert done == ["bronze"]  # the other write was not abandoned half-way
+
+
+def test_a_held_frame_survives_a_write_to_the_table_it_read(spark, lake):
+    lake.overwrite(spark.createDataFrame([(1,), (2,)], "id int"), "bronze.held_source")
+    rows = held(lake.read("bronze.held_source").where("id > 1"))
+    lake.overwrite(spark.createDataFrame([(5,)], "id int"), "bronze.held_source")
+    held_rdds = spark.sparkContext._jsc.getPersistentRDDs().size()
+    try:
+        assert [r.id for r in rows.collect()] == [2]  # not recomputed from the new table
+    finally:
+        release(rows)
+    assert spark.sparkContext._jsc.getPersistentRDDs().size() == held_rdds - 1  # freed now
 
 
 def test_each_batch_starts_from_the_watermark_the_batch_before_it_stored(spark):
