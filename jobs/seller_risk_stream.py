@@ -223,8 +223,9 @@ def run(ctx: JobContext) -> None:
             "source": p.source.source_id,
             "window_minutes": sorted(p.window_minutes),
             "allowed_lateness_minutes": p.allowed_lateness_minutes,
-            # Event ids are deduplicated in the query's state (from 2026-12: earlier
-            # checkpoints have none and cannot be resumed).
+            # Event ids are deduplicated in the query's state, in shards since 2026-12-07:
+            # an earlier checkpoint is refused; move it away and the query restarts from
+            # the source's starting offsets (bronze's ids keep the events counted once).
             "dedup": "state:first_seen:shards",
         },
         lateness=timedelta(minutes=p.allowed_lateness_minutes),

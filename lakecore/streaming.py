@@ -147,14 +147,20 @@ def held(df: DataFrame) -> DataFrame:
     """`df` computed now and held in Spark's block manager without its lineage (a local
     checkpoint): unlike a cached plan, it is not dropped (and recomputed, a stream batch's
     stateful operator included) when a table the plan reads is written. Free with
-    `release`."""
+    `release`. Not fault-tolerant: if an executor holding blocks is lost, the batch
+    fails and Spark replays it (the writes are idempotent), rather than recomputing."""
     return df.localCheckpoint(eager=True)
 
 
 def release(df: DataFrame) -> None:
-    """Free a `held` DataFrame's blocks now, not at the JVM's next garbage collection."""
+    """Free a `held` DataFrame's blocks now, not at the JVM's next garbage collection (any
+    other DataFrame: unpersist it)."""
     try:
-        df._jdf.queryExecution().logical().rdd().unpersist(False)
+        plan = df._jdf.queryExecution().logical()
+        if plan.getClass().getSimpleName() != "LogicalRDD":
+            df.unpersist()
+            return
+        plan.rdd().unpersist(False)
     except Exception as exc:  # memory bookkeeping only: never fail a batch for it
         log.warning("could not release a held DataFrame: %s", exc)
 
@@ -615,7 +621,8 @@ def mark_first_seen(
     partition, offset) of an id the query does not remember yet, false for its repeats,
     null where `id_column` is null. An id is forgotten once the query's watermark (set by
     the caller with `withWatermark(time_column, ...)`) passes its time, checked every
-    `check_every` of processing time (a timer per id: a batch visits the due ones only).
+    `check_every` of processing time (ids in shards, each swept by its own staggered
+    timer: a batch sweeps a few shards, not every id).
     Needs the RocksDB state store provider and `noDataMicroBatches.enabled=false` (the
     timers would make Spark run an empty batch after every batch). No row is dropped: a
     job counts its duplicates."""

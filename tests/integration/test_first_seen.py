@@ -48,15 +48,21 @@ def test_an_id_is_marked_once_and_forgotten_when_the_watermark_passes_it(spark, 
     offsets = iter(range(1000))
 
     def step(*events: tuple[str | None, str]) -> dict[str, list]:
-        rows = [(0, next(offsets), i, datetime.fromisoformat(f"2026-01-01T{t}")) for i, t in events]
+        """{id: [(offset, first_seen), ...] by offset}; a step's offsets run backwards
+        through its events, so the first copy is not simply the first row read."""
+        block = [next(offsets) for _ in events][::-1]
+        rows = [
+            (0, block[n], i, datetime.fromisoformat(f"2026-01-01T{t}"))
+            for n, (i, t) in enumerate(events)
+        ]
         spark.createDataFrame(rows, SCHEMA).coalesce(1).write.format("delta").mode("append").save(
             source
         )
         seen: dict[str, list] = {}
 
         def collect(batch, _batch_id):
-            for r in batch.collect():
-                seen.setdefault(r["event_id"], []).append(r["first_seen"])
+            for r in sorted(batch.collect(), key=lambda r: r["offset"]):
+                seen.setdefault(r["event_id"], []).append((r["offset"], r["first_seen"]))
 
         stream = (
             spark.readStream.format("delta")
@@ -75,22 +81,22 @@ def test_an_id_is_marked_once_and_forgotten_when_the_watermark_passes_it(spark, 
         time.sleep(2.1)  # the next batch starts after every timer this one set is due
         return seen
 
-    # Copies within a batch: the earliest (partition, offset) is the first; a null id
-    # (a rejected message) is marked null and keeps no state.
+    # Copies within a batch: the lowest (partition, offset) is the first; a null id (a
+    # rejected message) is marked null and keeps no state.
     assert step(("a", "10:00"), ("a", "10:00"), ("b", "10:00"), (None, "10:00")) == {
-        "a": [True, False],
-        "b": [True],
-        None: [None],
+        "a": [(2, True), (3, False)],
+        "b": [(1, True)],
+        None: [(0, None)],
     }
     # A repeat in a later batch is no first; c moves the watermark to 12:00 - 60 min.
-    assert step(("a", "10:00"), ("c", "12:00")) == {"a": [False], "c": [True]}
+    assert step(("a", "10:00"), ("c", "12:00")) == {"a": [(5, False)], "c": [(4, True)]}
     # Batch 3 runs with watermark 11:00 (a and b are older): input is marked before the
     # due timers sweep the shards, so a is still known here; then the sweep forgets a
     # and b, and keeps c (12:00, after the watermark).
-    assert step(("a", "10:00"), ("d", "12:00")) == {"a": [False], "d": [True]}
+    assert step(("a", "10:00"), ("d", "12:00")) == {"a": [(7, False)], "d": [(6, True)]}
     # Forgotten: a copy this late is the job's to quarantine as late, not a repeat.
     assert step(("a", "10:00"), ("b", "10:00"), ("c", "12:00")) == {
-        "a": [True],
-        "b": [True],
-        "c": [False],
+        "a": [(10, True)],
+        "b": [(9, True)],
+        "c": [(8, False)],
     }

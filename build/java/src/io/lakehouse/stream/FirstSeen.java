@@ -44,12 +44,13 @@ import scala.jdk.javaapi.CollectionConverters;
  * quarantines them itself). Ids are spread over {@link #SHARDS} shards by hash, each a
  * map of id to event time with one processing-time timer: every {@code checkEvery} a
  * shard's timer fires and the shard forgets the ids the watermark has passed. The shards'
- * first timers are staggered over one period, so a batch sweeps about {@code SHARDS x
- * trigger interval / checkEvery} shards, not the whole state: flatMapGroupsWithState (used
- * before) scanned every id for timeouts in every batch, and one timer per id (tried) costs
- * two more state writes per event. A replayed batch runs with the same batch time,
- * watermark and state version (Spark's offset log and checkpoint), so it marks the same
- * rows.
+ * timers are staggered over one period and keep their phase (after a restart, the shards
+ * that were due sweep at once, then return to their own times), so a batch sweeps about
+ * {@code SHARDS x trigger interval / checkEvery} shards, not the whole state:
+ * flatMapGroupsWithState (used before) scanned every id for timeouts in every batch, and
+ * one timer per id (tried) costs two more state writes per event. A replayed batch runs
+ * with the same batch time, watermark and state version (Spark's offset log and
+ * checkpoint), so it marks the same rows.
  *
  * <p>The state lives in the RocksDB provider (which transformWithState requires), on
  * local disk and in the checkpoint. The number of state partitions is the query's {@code
@@ -57,8 +58,11 @@ import scala.jdk.javaapi.CollectionConverters;
  * is {@link #SHARDS}.
  */
 public final class FirstSeen {
-  /** Shards of the id state: a sweep reads 1/SHARDS of the ids. */
-  public static final int SHARDS = 64;
+  /**
+   * Shards of the id state: a sweep reads 1/SHARDS of the ids, and a batch holds at most
+   * one shard's rows in memory at a time (about batch / SHARDS rows).
+   */
+  public static final int SHARDS = 1024;
 
   private FirstSeen() {}
 
@@ -74,6 +78,13 @@ public final class FirstSeen {
         r -> r.isNullAt(id)
             ? -1 - (int) Math.floorMod(r.isNullAt(offset) ? 0L : r.getLong(offset), SHARDS)
             : Math.floorMod(r.getString(id).hashCode(), SHARDS);
+    long periodMs =
+        IntervalUtils.stringToInterval(UTF8String.fromString(checkEvery))
+            .extractAsDuration()
+            .toMillis();
+    if (periodMs <= 0) {
+      throw new IllegalArgumentException("checkEvery must be positive, not " + checkEvery);
+    }
     Marker marker =
         new Marker(
             in.size(),
@@ -81,9 +92,7 @@ public final class FirstSeen {
             in.fieldIndex(timeColumn),
             in.fieldIndex("partition"),
             offset,
-            IntervalUtils.stringToInterval(UTF8String.fromString(checkEvery))
-                .extractAsDuration()
-                .toMillis());
+            periodMs);
     return rows.groupByKey(key, Encoders.INT())
         .transformWithState(
             marker, TimeMode.ProcessingTime(), OutputMode.Append(), Encoders.row(out));
@@ -127,9 +136,9 @@ public final class FirstSeen {
         found.add(group.next());
       }
       found.sort(this::byIdThenPosition);
-      List<Row> marked = new ArrayList<>(found.size());
       String previous = null;
-      for (Row r : found) {
+      for (int i = 0; i < found.size(); i++) { // marked in place: one copy of the rows
+        Row r = found.get(i);
         String eventId = r.getString(id);
         boolean first = false;
         if (!eventId.equals(previous) && !ids.containsKey(eventId)) {
@@ -137,14 +146,14 @@ public final class FirstSeen {
           ids.updateValue(eventId, r.isNullAt(time) ? Long.MAX_VALUE : epochMillis(r.get(time)));
         }
         previous = eventId;
-        marked.add(with(r, first));
+        found.set(i, with(r, first));
       }
       if (!nextSweep.exists()) {
         // Staggered: shard s first sweeps s/SHARDS of a period later than shard 0.
         sweepAt(timers.getCurrentProcessingTimeInMs() + checkEveryMs
             + checkEveryMs * shard / SHARDS);
       }
-      return CollectionConverters.asScala(marked.iterator());
+      return CollectionConverters.asScala(found.iterator());
     }
 
     @Override
@@ -162,7 +171,11 @@ public final class FirstSeen {
         }
         passed.forEach(ids::removeKey);
       }
-      sweepAt(timers.getCurrentProcessingTimeInMs() + checkEveryMs);
+      // The next sweep keeps the shard's phase (its first time + whole periods), so shards
+      // that were due together after a restart or a long batch stay staggered.
+      long due = expired.getExpiryTimeInMs();
+      long now = timers.getCurrentProcessingTimeInMs();
+      sweepAt(due + checkEveryMs * (Math.max(0L, now - due) / checkEveryMs + 1));
       return CollectionConverters.asScala(Collections.<Row>emptyIterator());
     }
 
