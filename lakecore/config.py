@@ -227,6 +227,10 @@ class S3Config(StrictModel):
         if self.endpoint:
             conf[prefix + "endpoint"] = self.endpoint
             conf[prefix + "connection.ssl.enabled"] = str(self.endpoint.startswith("https")).lower()
+            # S3A's optimized copyFromLocalFile (the SDK's transfer manager, which RocksDB
+            # state uploads go through) fails against some S3-compatible servers (moto:
+            # "Status Code: 100"); the plain upload works with every S3 API.
+            conf[prefix + "optimized.copy.from.local.enabled"] = "false"
         return conf
 
 

@@ -355,3 +355,13 @@ def test_the_config_folder_is_the_option_then_the_variable_then_the_project(monk
     assert path_base(tmp_path / "job" / "conf") == tmp_path / "job"
     with pytest.raises(ConfigError, match="LAKEHOUSE_CONF_DIR"):
         load_run_config("ingest", JobConfig, conf_dir=tmp_path / "missing")
+
+
+def test_an_s3_compatible_endpoint_gets_the_plain_upload_path():
+    """RocksDB state uploads go through S3A's copyFromLocalFile, whose optimized path
+    failed against moto's server ("Status Code: 100"); AWS itself keeps the default."""
+    from lakecore.config import S3Config
+
+    key = "spark.hadoop.fs.s3a.optimized.copy.from.local.enabled"
+    assert S3Config(endpoint="http://127.0.0.1:9000").spark_conf()[key] == "false"
+    assert key not in S3Config().spark_conf()
