@@ -7,14 +7,15 @@ Each micro-batch, in one named foreachBatch function (`process_inventory_events`
    impossible quantities get a reason;
 2. valid events whose id bronze does not hold yet (a duplicate id counts once) are
    kept for steps 3-4 and then appended to `bronze.inventory_stream_events` once per
-   (stream, batch id) (Delta's idempotent append), rejected ones inserted into
+   (stream, batch id) (the first batch of a run, the only possible replay, looks for
+   its rows first), rejected ones inserted into
    `quarantine.inventory_stream_events` by MERGE on (topic, partition, offset);
 3. those new events are summed per (location, sku) with the ledger's signs and added to
    `gold.inventory_book_current` by a MERGE guarded by (`last_source`,
    `last_batch_id`): a pair already moved by this batch is not moved again;
 4. pairs the batch left with negative on-hand or available stock get a row in
    `gold.inventory_stock_alerts` (pair, stream, batch and kind), appended once per
-   batch (Delta's idempotent writes);
+   batch (the same way);
 5. the batch's counts and offsets go to `ops.stream_progress` (the consumer lag,
    latest offsets against processed ones, is added at most once a minute).
 
@@ -88,7 +89,7 @@ class InventoryStreamConfig(JobConfig):
 
 
 def process_inventory_events(
-    ctx: JobContext, batch: DataFrame, batch_id: int, source_id: str
+    ctx: JobContext, batch: DataFrame, batch_id: int, source_id: str, may_replay: bool = True
 ) -> BatchResult:
     """One micro-batch, idempotent per (stream, batch id); returns its counts
     (read = written + duplicates + quarantined).
@@ -96,7 +97,8 @@ def process_inventory_events(
     `source_id` is the runner's stream id (source and checkpoint). Batch ids restart
     at 0 for every checkpoint, so rows and guards carry the stream id too: switching
     the source (Delta stand-in to Kafka, another topic) or starting a new checkpoint
-    never mistakes another query's batch for this one.
+    never mistakes another query's batch for this one. `may_replay`: the batch can be
+    a replay (the first of a query run), so its appends look for its rows first.
     """
     lake = ctx.lake
     clock = PhaseTimer()
@@ -147,11 +149,13 @@ def process_inventory_events(
                     {"last_source": "source_id", "last_batch_id": "batch_id"}
                 )
                 # Rows of this (stream, batch) only: appended once, a replay adds nothing.
-                lake.append_once(alerts, ALERTS, f"inventory_stream:{source_id}", batch_id)
+                key = {"source_id": source_id, "batch_id": batch_id}
+                lake.append_batch(alerts, ALERTS, key, may_replay=may_replay)
             with clock("bronze"):
                 # Last: `firsts` reads bronze, so Spark drops its cache when bronze changes.
                 # Appended once per (stream, batch): a replay adds nothing.
-                lake.append_once(firsts, BRONZE, f"bronze:{source_id}", batch_id)
+                key = {"ingest_source": source_id, "ingest_batch": batch_id}
+                lake.append_batch(firsts, BRONZE, key, may_replay=may_replay)
         else:
             output_at = datetime.now(UTC)
     finally:
@@ -183,7 +187,9 @@ def run(ctx: JobContext) -> None:
     )
 
     def process(batch: DataFrame, batch_id: int, _watermark) -> BatchResult:
-        return process_inventory_events(ctx, batch, batch_id, runner.stream_id)
+        return process_inventory_events(
+            ctx, batch, batch_id, runner.stream_id, runner.may_replay(batch_id)
+        )
 
     process.__name__ = "process_inventory_events"
     run_stream_job(ctx, runner, process, p, (BRONZE, QUARANTINE, OUTPUT))

@@ -17,7 +17,8 @@ Each micro-batch, in one named foreachBatch function (`process_seller_events`):
    (Delta's idempotent DML): counts and GMV add up, and the spike flag is decided
    on the sums against the seller's daily baseline from `gold.seller_risk_features`;
 4. the new events are appended to `bronze.seller_events` once per (stream, batch
-   id) (Delta's idempotent append); rejected ones are inserted into
+   id) (the first batch of a run, the only possible replay, looks for its rows
+   first); rejected ones are inserted into
    `quarantine.seller_events` by MERGE on (topic, partition, offset);
 5. the new watermark, the batch's counts and offsets are stored per batch id in
    `ops.stream_progress` (the consumer lag is added at most once a minute).
@@ -104,7 +105,12 @@ def parse_and_mark(messages: DataFrame, lateness_minutes: int) -> DataFrame:
 
 
 def process_seller_events(
-    ctx: JobContext, batch: DataFrame, batch_id: int, watermark, stream_id: str
+    ctx: JobContext,
+    batch: DataFrame,
+    batch_id: int,
+    watermark,
+    stream_id: str,
+    may_replay: bool = True,
 ) -> BatchResult:
     """One micro-batch of parsed, marked messages (`parse_and_mark`), idempotent per
     (stream, batch id); returns the batch's counts.
@@ -112,7 +118,8 @@ def process_seller_events(
     read = written + duplicates + quarantined. A duplicate is a valid event this query
     saw before (Spark's state: this batch or an earlier one) or whose id bronze holds
     from another stream (another source or checkpoint). Spark replays a batch with the
-    state it had, so a replay marks and counts the same rows.
+    state it had, so a replay marks and counts the same rows. `may_replay`: the batch
+    can be a replay (the first of a query run), so bronze is searched for its rows.
     """
     p = ctx.job.seller_risk_stream
     lake = ctx.lake
@@ -176,7 +183,8 @@ def process_seller_events(
             def bronze() -> None:
                 # Appended once per (stream, batch): a replay finds the same rows, adds none.
                 with clock("bronze"):
-                    lake.append_once(valid, BRONZE, f"bronze:{stream_id}", batch_id)
+                    key = {"ingest_source": stream_id, "ingest_batch": batch_id}
+                    lake.append_batch(valid, BRONZE, key, may_replay=may_replay)
 
             # Both idempotent per (stream, batch), so neither waits for the other: a crash
             # after one commit leaves the other to the replay.
@@ -232,7 +240,9 @@ def run(ctx: JobContext) -> None:
     )
 
     def process(batch: DataFrame, batch_id: int, watermark) -> BatchResult:
-        return process_seller_events(ctx, batch, batch_id, watermark, runner.stream_id)
+        return process_seller_events(
+            ctx, batch, batch_id, watermark, runner.stream_id, runner.may_replay(batch_id)
+        )
 
     process.__name__ = "process_seller_events"
     totals = run_stream_job(

@@ -334,6 +334,8 @@ class StreamRunner:
         # The last batch this process ran and the watermark it stored: the next batch's
         # watermark without reading ops.stream_progress back.
         self._watermarks: dict[int, datetime | None] = {}
+        # The first batch this query run started: the only one that can be a replay.
+        self._first_batch: int | None = None
         # Graceful stop (SIGTERM, SIGINT or stop()): the batch in flight finishes and
         # commits; a batch that starts after the request fails before it reads anything,
         # so Spark does not commit it and the next run replays it.
@@ -354,6 +356,11 @@ class StreamRunner:
         if self.query_id is None:
             raise RuntimeError(f"{self.job}: stream_id is known once the query has started")
         return f"{self.source.source_id}@{self.query_id}"
+
+    def may_replay(self, batch_id: int) -> bool:
+        """Whether the batch can be a replay of one an earlier run started: only the first
+        batch a query runs (Spark re-runs the last batch it did not commit, then goes on)."""
+        return batch_id == self._first_batch
 
     # ------------------------------------------------------------------ checkpoint
     def check_checkpoint(self) -> None:
@@ -398,10 +405,11 @@ class StreamRunner:
 
     def _record(self, values: dict[str, Any]) -> None:
         """The batch's progress row, appended once per (stream, batch id): a replayed
-        batch whose first attempt got this far adds nothing (Delta's txnAppId/txnVersion)."""
+        batch whose first attempt got this far adds nothing (`Lakehouse.append_batch`)."""
         row = {f.name: values.get(f.name) for f in PROGRESS_SCHEMA.fields}
         df = self.spark.createDataFrame([row], PROGRESS_SCHEMA)
-        self.lake.append_once(df, PROGRESS, f"{self.job}:{self.stream_id}", values["batch_id"])
+        key = {k: values[k] for k in PROGRESS_KEY}
+        self.lake.append_batch(df, PROGRESS, key, may_replay=self.may_replay(key["batch_id"]))
 
     def _batch(self, process: Callable[..., BatchResult]) -> Callable[[DataFrame, int], None]:
         def run_batch(batch: DataFrame, batch_id: int) -> None:
@@ -413,6 +421,8 @@ class StreamRunner:
         def run_one(batch: DataFrame, batch_id: int) -> None:
             if not self._started.wait(300):
                 raise RuntimeError(f"{self.job}: the query id never became known")
+            if self._first_batch is None:
+                self._first_batch = batch_id
             t0 = time.monotonic()
             previous = self.watermark_before(batch_id)
             wm = None if previous is None else F.lit(previous).cast("timestamp")
@@ -527,6 +537,7 @@ class StreamRunner:
         runs until `timeout` seconds (None: until the process is stopped). `prepare`: the
         streaming part of the query between the source and foreachBatch (parsing, state)."""
         self.check_checkpoint()
+        self._first_batch = None
         # Progress rows written before streams had query ids: give the column, then go on.
         self.lake.ensure_columns(PROGRESS, PROGRESS_ADDED)
         messages = self.source.read(self.spark, self.lake)

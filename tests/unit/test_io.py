@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 
-def test_append_once_adds_each_app_version_once(lake, spark):
-    rows = spark.createDataFrame([(1, "a"), (2, "b")], "id long, v string")
-    lake.append_once(rows, "ops.demo_progress", "job:src@q1", 0)
-    lake.append_once(rows, "ops.demo_progress", "job:src@q1", 0)  # a replayed batch 0
+def test_append_batch_adds_a_replayed_batch_once(lake, spark):
+    schema = "stream string, batch long, v string"
+    batch0 = spark.createDataFrame([("s@q1", 0, "a"), ("s@q1", 0, "b")], schema)
+    key0 = {"stream": "s@q1", "batch": 0}
+    lake.append_batch(batch0, "ops.demo_progress", key0, may_replay=True)  # a new table
     assert lake.count("ops.demo_progress") == 2
-    lake.append_once(rows.limit(1), "ops.demo_progress", "job:src@q1", 1)
-    lake.append_once(rows, "ops.demo_progress", "job:src@q1", 0)  # older than the latest: skipped
-    assert lake.count("ops.demo_progress") == 3
-    # Another stream (new checkpoint, other source) has its own versions.
-    lake.append_once(rows, "ops.demo_progress", "job:src@q2", 0)
+    # The first batch of a restarted query, whose first attempt committed: nothing added.
+    assert lake.append_batch(batch0, "ops.demo_progress", key0, may_replay=True) == 0
+    assert lake.count("ops.demo_progress") == 2
+    # A first batch whose first attempt did not commit (the other stream's rows with the
+    # same batch id are not its rows).
+    other = spark.createDataFrame([("s@q2", 1, "c")], schema)
+    lake.append_batch(other, "ops.demo_progress", {"stream": "s@q2", "batch": 1}, may_replay=False)
+    batch1 = spark.createDataFrame([("s@q1", 1, "d")], schema)
+    lake.append_batch(batch1, "ops.demo_progress", {"stream": "s@q1", "batch": 1}, may_replay=True)
+    assert lake.count("ops.demo_progress") == 4
+    # Later batches of a run cannot be replays: appended without looking.
+    lake.append_batch(batch1, "ops.demo_progress", {"stream": "s@q1", "batch": 1}, may_replay=False)
     assert lake.count("ops.demo_progress") == 5
+    # No txn ids: the appends leave none for a later write to check.
+    log = spark.read.json(f"{lake.path('ops.demo_progress')}/_delta_log/*.json")
+    assert "txn" not in log.columns
 
 
 def test_accumulate_applies_a_guarded_batch_once(lake, spark):
