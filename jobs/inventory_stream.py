@@ -45,6 +45,7 @@ from lakecore.streaming import (
     StreamRunner,
     StreamSource,
     checkpoint_root,
+    quarantine_batch,
     require_source,
     run_stream_job,
 )
@@ -127,13 +128,7 @@ def process_inventory_events(
             written = firsts.count()
         if counts["quarantined"]:
             with clock("quarantine"):
-                lake.merge(
-                    stream_quarantine_rows(events).withColumns(tag),
-                    QUARANTINE,
-                    keys=["topic", "partition", "offset"],
-                    update=False,
-                    count_rows=False,
-                )
+                quarantine_batch(lake, stream_quarantine_rows(events).withColumns(tag), QUARANTINE)
         if written:
             changes = book_changes(firsts).withColumns(
                 {"last_source": F.lit(source_id), "last_batch_id": F.lit(batch_id).cast("long")}

@@ -56,6 +56,7 @@ from lakecore.streaming import (
     concurrently,
     held,
     mark_first_seen,
+    quarantine_batch,
     release,
     require_source,
     run_stream_job,
@@ -191,13 +192,7 @@ def process_seller_events(
             output_at, _ = concurrently(gold, bronze)
         if counts["quarantined"]:
             with clock("quarantine"):
-                lake.merge(
-                    quarantine_rows(events).withColumns(tag),
-                    QUARANTINE,
-                    keys=["topic", "partition", "offset"],
-                    update=False,
-                    count_rows=False,
-                )
+                quarantine_batch(lake, quarantine_rows(events).withColumns(tag), QUARANTINE)
         return BatchResult(
             read=counts["read"],
             written=written,

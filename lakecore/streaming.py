@@ -642,6 +642,14 @@ def mark_first_seen(
     return ClassicDataFrame(marker.mark(events._jdf, id_column, time_column, check_every), spark)
 
 
+def quarantine_batch(lake: Lakehouse, rejected: DataFrame, table: str) -> None:
+    """A batch's rejected messages into its quarantine table, once per message: an
+    insert-only MERGE on (topic, partition, offset), so a replayed batch adds nothing."""
+    lake.merge(
+        rejected, table, keys=["topic", "partition", "offset"], update=False, count_rows=False
+    )
+
+
 def publish(lake: Lakehouse, messages: DataFrame, target: StreamSource) -> int:
     """Write Kafka-shaped `messages` to the target topic, or to its Delta stand-in.
 
