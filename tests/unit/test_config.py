@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from jobs.cli import main as cli_main
 from jobs.ingest import IngestConfig
-from lakecore.config import PROJECT_ROOT, ConfigError, JobConfig, load_run_config
+from lakecore.config import PROJECT_ROOT, ConfigError, JobConfig, S3Config, load_run_config
 from lakecore.job import JobSpec, RunOptions
 from lakecore.runner import UsageError, resolve_dates
 
@@ -360,8 +360,6 @@ def test_the_config_folder_is_the_option_then_the_variable_then_the_project(monk
 def test_an_s3_compatible_endpoint_gets_the_plain_upload_path():
     """RocksDB state uploads go through S3A's copyFromLocalFile, whose optimized path
     failed against moto's server ("Status Code: 100"); AWS itself keeps the default."""
-    from lakecore.config import S3Config
-
     key = "spark.hadoop.fs.s3a.optimized.copy.from.local.enabled"
     assert S3Config(endpoint="http://127.0.0.1:9000").spark_conf()[key] == "false"
     assert key not in S3Config().spark_conf()
