@@ -197,6 +197,7 @@ def job_command(lake: Path, servers: str, topic: str, args, *extra: str) -> list
         "run",
         name,
         *[f"--set={k}={v}" for k, v in sets.items()],
+        *[f"--set={kv}" for kv in args.job_set],
         *extra,
     ]
 
@@ -325,6 +326,14 @@ def main() -> int:
         action="store_true",
         help="steady phase on its own topic and checkpoint (default: it continues the "
         "backlog's stream, as a live stream does after catching up)",
+    )
+    ap.add_argument(
+        "--set",
+        dest="job_set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config override for both job runs, e.g. spark.shuffle_partitions=2 (repeatable)",
     )
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None, help="default: results/<job>.json")

@@ -11,7 +11,8 @@ Each micro-batch, in one named foreachBatch function (`process_seller_events`):
 1. valid events older than the watermark (the latest event time seen by the
    previous batches minus `allowed_lateness_minutes`) get reason `late`;
 2. valid on-time events seen first, minus ids another stream (another source or
-   checkpoint) wrote to bronze at or after the watermark, are the batch's new events;
+   checkpoint) wrote to bronze at or after the watermark, are the batch's new events
+   (bronze is looked up only while its log says it can hold such ids: `OtherWriters`);
 3. their windows (the shared transform `window_features`) are added to
    `gold.seller_risk_realtime` by a MERGE that commits once per (stream, batch id)
    (Delta's idempotent DML): counts and GMV add up, and the spike flag is decided
@@ -47,6 +48,7 @@ from lakecore.config import JobConfig, StrictModel
 from lakecore.job import JobContext, JobSpec
 from lakecore.streaming import (
     BatchResult,
+    OtherWriters,
     PhaseTimer,
     StreamAlarms,
     StreamOptions,
@@ -112,6 +114,8 @@ def process_seller_events(
     watermark,
     stream_id: str,
     may_replay: bool = True,
+    others: OtherWriters | None = None,
+    watermark_at: datetime | None = None,
 ) -> BatchResult:
     """One micro-batch of parsed, marked messages (`parse_and_mark`), idempotent per
     (stream, batch id); returns the batch's counts.
@@ -121,6 +125,8 @@ def process_seller_events(
     from another stream (another source or checkpoint). Spark replays a batch with the
     state it had, so a replay marks and counts the same rows. `may_replay`: the batch
     can be a replay (the first of a query run), so bronze is searched for its rows.
+    `others`: tells when bronze can hold other streams' ids at or after `watermark_at`
+    (the watermark's value); without it they are looked up every batch.
     """
     p = ctx.job.seller_risk_stream
     lake = ctx.lake
@@ -141,20 +147,25 @@ def process_seller_events(
         if not counts["read"]:
             return BatchResult(phases=clock)
         valid = first_seen_events(events).withColumns(tag)
-        if lake.exists(BRONZE):
-            # Ids other streams wrote (another source, an earlier checkpoint), at or after
-            # the watermark: a valid event is not older, and a redelivery keeps its time.
-            # Both bounds are literals, so Delta skips this stream's own files and old ones.
+        # Ids other streams wrote (another source, an earlier checkpoint), at or after the
+        # watermark: a valid event is not older, and a redelivery keeps its time. Looked
+        # up only while the log says bronze can hold some (`OtherWriters`); both bounds
+        # are literals, so Delta skips this stream's own files and old ones.
+        with clock("others"):
+            lookup = (
+                others.lookup_needed(stream_id, watermark_at) if others else lake.exists(BRONZE)
+            )
+        if lookup:
             foreign = F.col("ingest_source").isNull() | (F.col("ingest_source") != stream_id)
             if watermark is not None:
                 foreign = foreign & (F.col("event_ts") >= watermark)
             known = lake.read(BRONZE).where(foreign).select("event_id")
-            valid = valid.join(known, on="event_id", how="left_anti")
-        # Materialized without its lineage: bronze is written below while gold reads
-        # these rows, and a cached plan that reads bronze would be dropped by that write
-        # (and recomputed, stateful operator included).
+            # Materialized without its lineage: bronze is written below while gold reads
+            # these rows, and a cached plan that reads bronze would be dropped by that
+            # write (and recomputed, stateful operator included).
+            with clock("dedup"):
+                valid = held(valid.join(known, on="event_id", how="left_anti"))
         with clock("dedup"):
-            valid = held(valid)
             written = valid.count()
         output_at = None
         if written:
@@ -234,9 +245,18 @@ def run(ctx: JobContext) -> None:
         lateness=timedelta(minutes=p.allowed_lateness_minutes),
     )
 
+    others = OtherWriters(ctx.lake, BRONZE, "ingest_source", "event_ts")
+
     def process(batch: DataFrame, batch_id: int, watermark) -> BatchResult:
         return process_seller_events(
-            ctx, batch, batch_id, watermark, runner.stream_id, runner.may_replay(batch_id)
+            ctx,
+            batch,
+            batch_id,
+            watermark,
+            runner.stream_id,
+            runner.may_replay(batch_id),
+            others,
+            runner.watermark,
         )
 
     process.__name__ = "process_seller_events"

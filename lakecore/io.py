@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 CHANGE_FEED = "delta.enableChangeDataFeed"
 IS_DELETE = "_is_delete"  # flags a deleted key in a change set (apply_changes)
+# The key of the `userMetadata` entry naming the stream batch a commit appended.
+APPEND_BATCH = "append_batch"
 
 # stream: raw messages with Kafka's columns, the embedded stand-in for a topic.
 LAYERS = ("stream", "bronze", "silver", "gold", "quarantine", "ops", "truth")
@@ -145,13 +147,12 @@ class Lakehouse:
             found[str(entry._1())] = str(entry._2())
         return found
 
-    def commit_metrics(self, name: str, version: int | None = None) -> dict[str, str]:
-        """`operationMetrics` of one commit (the latest by default), read from its log file."""
-        if version is None:
-            version = self.version(name)
-        if version is None:
-            return {}
+    def commit_info(self, name: str, version: int) -> dict[str, Any] | None:
+        """The `commitInfo` action of one commit, read from its log file; None when the file
+        is gone (Delta's log cleanup) or holds none."""
         path, fs = hadoop_path(self.spark, f"{self.path(name)}/_delta_log/{version:020d}.json")
+        if not fs.exists(path):
+            return None
         stream = fs.open(path)
         try:
             text = self.spark.sparkContext._jvm.org.apache.commons.io.IOUtils.toString(
@@ -162,8 +163,30 @@ class Lakehouse:
         for line in text.splitlines():
             action = json.loads(line)
             if "commitInfo" in action:
-                return action["commitInfo"].get("operationMetrics") or {}
-        return {}
+                return action["commitInfo"]
+        return None
+
+    def commit_metrics(self, name: str, version: int | None = None) -> dict[str, str]:
+        """`operationMetrics` of one commit (the latest by default), read from its log file."""
+        if version is None:
+            version = self.version(name)
+        if version is None:
+            return {}
+        return (self.commit_info(name, version) or {}).get("operationMetrics") or {}
+
+    def batch_of(self, name: str, version: int) -> dict[str, Any] | None:
+        """The batch key (`append_batch`) a commit appended, from its `userMetadata`; None
+        for any other commit (another writer, maintenance, a schema change) or a log file
+        Delta has cleaned up."""
+        info = self.commit_info(name, version) or {}
+        if info.get("operation") != "WRITE" or not info.get("userMetadata"):
+            return None
+        try:
+            meta = json.loads(info["userMetadata"])
+        except ValueError:
+            return None
+        batch = meta.get(APPEND_BATCH) if isinstance(meta, dict) else None
+        return batch if isinstance(batch, dict) else None
 
     def changes(self, name: str, after: int, through: int) -> DataFrame:
         """The table's row changes in versions (after, through] from Delta's change data
@@ -273,6 +296,8 @@ class Lakehouse:
         append blindly. Delta's idempotent writes (txnAppId/txnVersion) would check every
         append instead, and the check rebuilds the table's state from its log each time:
         about 1 s a one-row append against 0.5 s (benchmarks/README.md, 2026-12-07 evening).
+        The commit names the batch in its `userMetadata` (`batch_of` reads it back), so a
+        reader of the log can tell which commits a stream wrote without reading rows.
         Returns 0 for a batch found in the table, else -1 (rows not counted: streams)."""
         if may_replay and self.exists(name):
             mine = F.lit(True)
@@ -281,7 +306,13 @@ class Lakehouse:
             if not self.read(name).where(mine).limit(1).isEmpty():
                 log.info("%s already has batch %s: not appended again", name, dict(batch))
                 return 0
-        writer = df.write.format("delta").mode("append").option("mergeSchema", "true")
+        meta = json.dumps({APPEND_BATCH: dict(batch)}, sort_keys=True, default=str)
+        writer = (
+            df.write.format("delta")
+            .mode("append")
+            .option("mergeSchema", "true")
+            .option("userMetadata", meta)
+        )
         return self._timed_write(
             name, f"append batch {dict(batch)}", lambda: writer.save(self.path(name)), False
         )

@@ -22,6 +22,12 @@ def test_append_batch_adds_a_replayed_batch_once(lake, spark):
     # Later batches of a run cannot be replays: appended without looking.
     lake.append_batch(batch1, "ops.demo_progress", {"stream": "s@q1", "batch": 1}, may_replay=False)
     assert lake.count("ops.demo_progress") == 5
+    # Each append names its batch in its commit; other commits name none.
+    assert lake.batch_of("ops.demo_progress", 0) == key0
+    assert lake.batch_of("ops.demo_progress", 1) == {"stream": "s@q2", "batch": 1}
+    lake.append(other, "ops.demo_progress")
+    assert lake.batch_of("ops.demo_progress", 4) is None
+    assert lake.batch_of("ops.demo_progress", 99) is None  # no such commit
     # No txn ids: the appends leave none for a later write to check.
     log = spark.read.json(f"{lake.path('ops.demo_progress')}/_delta_log/*.json")
     assert "txn" not in log.columns

@@ -12,6 +12,7 @@ import pytest
 
 from lakecore.streaming import (
     BatchResult,
+    OtherWriters,
     PhaseTimer,
     StreamRunner,
     StreamSource,
@@ -114,16 +115,56 @@ def test_a_held_frame_survives_a_write_to_the_table_it_read(spark, lake):
     assert spark.sparkContext._jsc.getPersistentRDDs().size() == held_rdds - 1  # freed now
 
 
+def test_other_writers_are_scanned_for_only_when_the_log_shows_their_commits(spark, lake):
+    """A stream that alone appends to its bronze table never scans it again; an earlier
+    checkpoint's rows need the look-up until the watermark passes their newest time; any
+    commit that is not one of the stream's appends brings a new scan."""
+    table = "bronze.demo_events"
+    schema = "ingest_source string, ingest_batch long, event_ts timestamp, event_id string"
+
+    def append(stream: str, batch: int, hour: int, minute: int = 0) -> None:
+        at = datetime(2026, 1, 1, hour, minute)
+        rows = spark.createDataFrame([(stream, batch, at, f"{stream}/{batch}")], schema)
+        key = {"ingest_source": stream, "ingest_batch": batch}
+        lake.append_batch(rows, table, key, may_replay=False)
+
+    def at(hour: int, minute: int = 0) -> datetime:
+        return datetime(2026, 1, 1, hour, minute)
+
+    others = OtherWriters(lake, table, "ingest_source", "event_ts")
+    assert not others.lookup_needed("s@q2", None) and others.scans == 0  # no table yet
+    append("s@q1", 0, 5)  # an earlier checkpoint of the same source: events up to 05:00
+    assert others.lookup_needed("s@q2", at(4)) and others.scans == 1
+    append("s@q2", 0, 6)  # the stream's own appends bring no scan
+    append("s@q2", 1, 6, 10)
+    assert others.lookup_needed("s@q2", at(5)) and others.scans == 1
+    assert not others.lookup_needed("s@q2", at(5, 1)) and others.scans == 1
+    # Another writer (a plain append, no batch in its commit): scanned, needed again.
+    late = spark.createDataFrame([(None, None, at(7), "old")], schema)
+    lake.append(late, table)
+    assert others.lookup_needed("s@q2", at(5, 1)) and others.scans == 2
+    assert not others.lookup_needed("s@q2", at(7, 1)) and others.scans == 2
+    # A schema change is not an append of the stream either; nor is a new query run.
+    lake.ensure_columns(table, {"note": "string"})
+    assert not others.lookup_needed("s@q2", at(7, 1)) and others.scans == 3
+    assert not others.lookup_needed("s@q3", at(7, 1)) and others.scans == 4
+    # Rows of s@q2 are other writers' rows for s@q3.
+    append("s@q2", 2, 9)
+    assert others.lookup_needed("s@q3", at(8)) and others.scans == 5
+
+
 def test_each_batch_starts_from_the_watermark_the_batch_before_it_stored(spark):
     lake = _ProgressLake()
     runner = StreamRunner(spark, lake, "job", StreamSource(), "/tmp/ckpt", {}, timedelta(minutes=5))
     runner.query_id = "q"
     runner._started.set()
-    stored, seen = [], []
+    stored, seen, replays, values = [], [], [], []
     runner._record = lambda row: stored.append((row["batch_id"], row["watermark"]))
 
     def process(batch, batch_id, watermark):
         seen.append(watermark)
+        replays.append(runner.may_replay(batch_id))
+        values.append(runner.watermark)
         latest = {0: datetime(2026, 12, 4, 12, 0), 1: datetime(2026, 12, 4, 11, 0)}[batch_id]
         return BatchResult(read=1, written=1, max_event_ts=latest)
 
@@ -135,6 +176,9 @@ def test_each_batch_starts_from_the_watermark_the_batch_before_it_stored(spark):
     # An older batch never moves the watermark back.
     assert stored == [(0, first), (1, first)]
     assert seen[0] is None and seen[1] is not None
+    assert values == [None, first]  # the watermark's value, beside the column
+    # Only a run's first batch can be a replay of one an earlier run started.
+    assert replays == [True, False]
     # Any other batch (a restart, a replay after a crash) reads what the batches stored.
     with pytest.raises(AssertionError, match=r"read ops\.stream_progress"):
         runner.watermark_before(5)
