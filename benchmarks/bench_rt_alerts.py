@@ -15,7 +15,10 @@ events/s for `--duration` s; `--hit-share` of them break one rule, the rest none
 An alert's latency = its Kafka timestamp (set when Spark's producer sent it) -
 the event's Kafka timestamp (set when the benchmark's producer sent it), both on this
 machine's clock. Reported: p50/p95/p99/max, alerts received against hits sent, and
-duplicates (the same alert_id twice).
+duplicates (the same alert_id twice). `--warmup W` sends W seconds at the rate
+first and reports their latencies apart (`latency_ms_with_warmup` includes them): a
+stream that runs for days pays its start-up once; make `--duration` a multiple of the
+job's batch duration so the measured part holds its share of batch boundaries.
 
 Results: benchmarks/results/<job>_rt.json unless --out (and printed).
 """
@@ -96,7 +99,8 @@ def make_event(job: str, n: int, keys: int, hit: bool, event_id: str | None = No
 
 
 def produce_steady(servers: str, args, started: threading.Event) -> dict:
-    """`--rate` events/s for `--duration` s in 10 ms ticks; returns counts."""
+    """`--rate` events/s for `--warmup` + `--duration` s in 10 ms ticks; returns counts
+    of the measured part (the warm-up's events have ids `w<n>`, the others `e<n>`)."""
     from confluent_kafka import Producer
 
     producer = Producer({"bootstrap.servers": servers, "linger.ms": 0})
@@ -105,21 +109,33 @@ def produce_steady(servers: str, args, started: threading.Event) -> dict:
     every = max(1, round(1 / args.hit_share)) if args.hit_share > 0 else 0
     t0 = time.monotonic()
     started.set()
-    tick = 0
-    while time.monotonic() - t0 < args.duration:
+    tick, n, warm = 0, 0, 0
+    while time.monotonic() - t0 < args.warmup + args.duration:
+        measured = time.monotonic() - t0 >= args.warmup
         for _ in range(per_tick):
-            hit = every and sent % every == 0
-            key, value = make_event(args.job, sent, args.keys, bool(hit))
+            hit = every and n % every == 0
+            key, value = make_event(
+                args.job, n, args.keys, bool(hit), None if measured else f"w{n}"
+            )
             producer.produce(topic, key=key, value=value)
-            hits += bool(hit)
-            sent += 1
+            n += 1
+            if measured:
+                hits += bool(hit)
+                sent += 1
+            else:
+                warm += 1
         producer.poll(0)
         tick += 1
         sleep = t0 + tick * 0.01 - time.monotonic()
         if sleep > 0:
             time.sleep(sleep)
     producer.flush(30)
-    return {"sent": sent, "hits": hits, "seconds": round(time.monotonic() - t0, 2)}
+    return {
+        "sent": sent,
+        "hits": hits,
+        "warmup_sent": warm,
+        "seconds": round(time.monotonic() - t0, 2),
+    }
 
 
 def consume(servers: str, topic: str, stop: threading.Event, out: list) -> None:
@@ -135,17 +151,27 @@ def consume(servers: str, topic: str, stop: threading.Event, out: list) -> None:
             continue
         alert = json.loads(msg.value())
         if alert["event_id"] == "warm":  # the warm-up's own alerts
-            out.append(("warm", "warm", 0.0))
+            out.append(("warm", "warm", 0.0, True))
             continue
         sent = datetime.fromisoformat(alert["source"]["received_at"].replace("Z", "+00:00"))
         latency_ms = msg.timestamp()[1] - sent.timestamp() * 1000
-        out.append((alert["alert_id"], alert["rule"], latency_ms))
+        warmup = alert["event_id"].startswith("w")  # the --warmup phase's events
+        out.append((alert["alert_id"], alert["rule"], latency_ms, warmup))
     consumer.close()
 
 
 def percentile(values: list[float], q: float) -> float:
     s = sorted(values)
     return round(s[min(len(s) - 1, int(q * len(s)))], 1) if s else float("nan")
+
+
+def latency_figures(latencies: list[float]) -> dict:
+    return {
+        "p50": percentile(latencies, 0.50),
+        "p95": percentile(latencies, 0.95),
+        "p99": percentile(latencies, 0.99),
+        "max": round(max(latencies), 1) if latencies else None,
+    }
 
 
 def main() -> int:
@@ -158,6 +184,13 @@ def main() -> int:
     parser.add_argument("--hit-share", type=float, default=0.02)
     parser.add_argument("--cores", type=int, default=2, help="the job's local[N]")
     parser.add_argument("--batch-duration", default=None, help="e.g. '60 seconds' (YAML's default)")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=0,
+        help="seconds at --rate before the measured --duration (their alerts are reported "
+        "apart: a stream that runs for days pays its start-up once)",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     profile = PROFILES[args.job]
@@ -184,7 +217,7 @@ def main() -> int:
             "--set=env.lineage.enabled=false",
             f"--set={job_name}.source.bootstrap_servers={servers}",
             f"--set={job_name}.source.starting_offsets=earliest",
-            f"--timeout={args.duration + 60}",
+            f"--timeout={args.warmup + args.duration + 60}",
         ]  # fmt: skip
         if args.batch_duration:
             cmd.append(f"--set={job_name}.batch_duration={args.batch_duration}")
@@ -216,20 +249,18 @@ def main() -> int:
         reader.join(10)
         job.terminate()
         job.wait(60)
-        ids = [a[0] for a in alerts if a[1] == profile["rule"]]
-        latencies = [a[2] for a in alerts if a[1] == profile["rule"]]
+        hits = [a for a in alerts if a[1] == profile["rule"]]
+        measured = [a for a in hits if not a[3]]
+        ids = [a[0] for a in measured]
         result["alerts"] = {
             "received": len(ids),
             "distinct": len(set(ids)),
             "duplicates": len(ids) - len(set(ids)),
             "expected": result["produced"]["hits"],
         }
-        result["latency_ms"] = {
-            "p50": percentile(latencies, 0.50),
-            "p95": percentile(latencies, 0.95),
-            "p99": percentile(latencies, 0.99),
-            "max": round(max(latencies), 1) if latencies else None,
-        }
+        result["latency_ms"] = latency_figures([a[2] for a in measured])
+        if args.warmup:
+            result["latency_ms_with_warmup"] = latency_figures([a[2] for a in hits])
         result["load_average_at_end"] = os.getloadavg()
     finally:
         broker.stop()
