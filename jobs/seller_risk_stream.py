@@ -165,6 +165,10 @@ def process_seller_events(
             # write (and recomputed, stateful operator included).
             with clock("dedup"):
                 valid = held(valid.join(known, on="event_id", how="left_anti"))
+        else:
+            # Cached once for gold and bronze, which read it side by side; its plan reads
+            # no table, so no write drops it.
+            valid = valid.persist()
         with clock("dedup"):
             written = valid.count()
         output_at = None
