@@ -133,6 +133,15 @@ class Lakehouse:
         version = int(self._snapshot(name).version())
         return None if version < 0 else version
 
+    def identity(self, name: str) -> tuple[str, int] | None:
+        """(Delta's table id, latest version) from one look at the log; None when the
+        table does not exist. A deleted and re-created table has a new id."""
+        if not self.exists(name):
+            return None
+        snapshot = self._snapshot(name)
+        version = int(snapshot.version())
+        return None if version < 0 else (str(snapshot.metadata().id()), version)
+
     def table_id(self, name: str) -> str:
         """Delta's id of the table: it changes when the table is deleted and re-created."""
         return str(self._snapshot(name).metadata().id())
@@ -151,9 +160,12 @@ class Lakehouse:
         """The `commitInfo` action of one commit, read from its log file; None when the file
         is gone (Delta's log cleanup) or holds none."""
         path, fs = hadoop_path(self.spark, f"{self.path(name)}/_delta_log/{version:020d}.json")
-        if not fs.exists(path):
-            return None
-        stream = fs.open(path)
+        try:
+            stream = fs.open(path)
+        except Exception as exc:  # py4j wraps FileNotFoundException: cleaned up, or never
+            if "FileNotFoundException" in str(exc):
+                return None
+            raise
         try:
             text = self.spark.sparkContext._jvm.org.apache.commons.io.IOUtils.toString(
                 stream, "UTF-8"
@@ -179,7 +191,8 @@ class Lakehouse:
         for any other commit (another writer, maintenance, a schema change) or a log file
         Delta has cleaned up."""
         info = self.commit_info(name, version) or {}
-        if info.get("operation") != "WRITE" or not info.get("userMetadata"):
+        appended = info.get("operation") == "WRITE" and info.get("isBlindAppend")
+        if not appended or not info.get("userMetadata"):
             return None
         try:
             meta = json.loads(info["userMetadata"])

@@ -650,22 +650,26 @@ class OtherWriters:
         self.lake, self.table = lake, table
         self.source_column, self.time_column = source_column, time_column
         self._stream: str | None = None
+        self._table_id: str | None = None  # a re-created table starts over
         self._checked: int | None = None  # the version the last scan covered, or later
         self._newest: datetime | None = None  # other writers' newest time then (>= watermark)
         self.scans = 0
 
     def lookup_needed(self, stream_id: str, watermark: datetime | None) -> bool:
         """Whether ids of other writers at or after `watermark` can be in the table now."""
-        version = self.lake.version(self.table)
-        if version is None:
+        identity = self.lake.identity(self.table)
+        if identity is None:
             return False
-        if stream_id != self._stream or not self._only_own_commits(version):
+        table_id, version = identity
+        known = stream_id == self._stream and table_id == self._table_id
+        if not known or not self._only_own_commits(version):
             source = F.col(self.source_column)
             others = source.isNull() | (source != stream_id)
             if watermark is not None:
                 others = others & (F.col(self.time_column) >= F.lit(watermark))
             row = self.lake.read(self.table).where(others).agg(F.max(self.time_column)).first()
-            self._stream, self._checked, self._newest = stream_id, version, row[0]
+            self._stream, self._table_id = stream_id, table_id
+            self._checked, self._newest = version, row[0]
             self.scans += 1
             log.info(
                 "%s: other writers' newest event at or after the watermark: %s (version %d)",
@@ -677,7 +681,7 @@ class OtherWriters:
 
     def _only_own_commits(self, version: int) -> bool:
         """Whether every commit since the last scan is one of this stream's appends."""
-        if self._checked is None or version - self._checked > self.MAX_COMMITS:
+        if self._checked is None or not 0 <= version - self._checked <= self.MAX_COMMITS:
             return False
         for v in range(self._checked + 1, version + 1):
             batch = self.lake.batch_of(self.table, v)

@@ -4,6 +4,7 @@ the watermark a batch starts from."""
 from __future__ import annotations
 
 import re
+import shutil
 import threading
 import time
 from datetime import datetime, timedelta
@@ -151,6 +152,11 @@ def test_other_writers_are_scanned_for_only_when_the_log_shows_their_commits(spa
     # Rows of s@q2 are other writers' rows for s@q3.
     append("s@q2", 2, 9)
     assert others.lookup_needed("s@q3", at(8)) and others.scans == 5
+    assert not others.lookup_needed("s@q3", at(9, 1)) and others.scans == 5
+    # The table deleted and re-created by another stream: its versions start over.
+    shutil.rmtree(lake.path(table))
+    append("s@q9", 0, 10)
+    assert others.lookup_needed("s@q3", at(9, 1)) and others.scans == 6
 
 
 def test_each_batch_starts_from_the_watermark_the_batch_before_it_stored(spark):
