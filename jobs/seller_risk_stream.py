@@ -165,10 +165,9 @@ def process_seller_events(
             # write (and recomputed, stateful operator included).
             with clock("dedup"):
                 valid = held(valid.join(known, on="event_id", how="left_anti"))
-        else:
-            # Cached once for gold and bronze, which read it side by side; its plan reads
-            # no table, so no write drops it.
-            valid = valid.persist()
+        # Otherwise gold and bronze read the batch's cached messages, which no write drops
+        # (caching the new events once more cost 0.2 s a batch and saved nothing:
+        # benchmarks/README.md, Streaming, 2026-12-07 night).
         with clock("dedup"):
             written = valid.count()
         output_at = None

@@ -156,7 +156,10 @@ def test_seller_new_checkpoint_counts_what_another_stream_wrote_once(spark, tmp_
     for query in (lake_root / "_checkpoints" / "seller_risk_stream").iterdir():
         shutil.rmtree(query)  # the operator starts over from the earliest offsets
     publish(lake, spark.createDataFrame(rows, KAFKA_SCHEMA), source)
-    assert run_cli(lake_root, "run", "seller_risk_stream") == 0
+    # A file a batch: the first batch scans bronze for the old query's rows, the next
+    # ones reuse what it found (no new commit of another writer in between).
+    one_file = "--set=seller_risk_stream.source.max_files_per_trigger=1"
+    assert run_cli(lake_root, "run", "seller_risk_stream", one_file) == 0
 
     bronze = lake.read("bronze.seller_events")
     assert bronze.count() == 60 == bronze.select("event_id").distinct().count()
@@ -167,5 +170,8 @@ def test_seller_new_checkpoint_counts_what_another_stream_wrote_once(spark, tmp_
         .collect()
     )
     assert sorted((r.written, r.dups) for r in second) == [(20, 40), (40, 0)]
+    batches = lake.read("ops.stream_progress").groupBy("query_id").count().collect()
+    old_query, new_query = sorted(r["count"] for r in batches)
+    assert old_query == 1 and new_query >= 2  # the new query: a batch a file
     orders = lake.read("gold.seller_risk_realtime").where("window_minutes = 5")
     assert orders.agg(F.sum("orders")).first()[0] == 60  # each event counted once
