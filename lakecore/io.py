@@ -128,10 +128,8 @@ class Lakehouse:
 
     def version(self, name: str) -> int | None:
         """The table's latest Delta version (None when it does not exist)."""
-        if not self.exists(name):
-            return None
-        version = int(self._snapshot(name).version())
-        return None if version < 0 else version
+        identity = self.identity(name)
+        return None if identity is None else identity[1]
 
     def identity(self, name: str) -> tuple[str, int] | None:
         """(Delta's table id, latest version) from one look at the log; None when the
